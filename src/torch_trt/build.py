@@ -1,0 +1,65 @@
+"""Build stage: network + settings -> serialized engine.
+
+The builder config gets the workspace limit, the optimization level and, when asked, a progress
+monitor. A refused build raises :class:`EngineBuildError` carrying TensorRT's own messages.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from torch_trt import _trt
+from torch_trt.convert.interpreter import Network
+from torch_trt.errors import EngineBuildError
+from torch_trt.settings import CompileSettings
+
+
+def _progress_monitor(settings: CompileSettings) -> Any:
+    trt = _trt.load()
+    report = settings.progress
+    assert report is not None
+
+    class _Monitor(trt.IProgressMonitor):  # type: ignore[misc,name-defined]
+        def __init__(self) -> None:
+            trt.IProgressMonitor.__init__(self)
+            self.totals: dict[str, int] = {}
+
+        def phase_start(self, name: str, parent: str | None, num_steps: int) -> None:
+            self.totals[name] = num_steps
+            report(name, 0, num_steps)
+
+        def step_complete(self, name: str, step: int) -> bool:
+            report(name, step + 1, self.totals.get(name, 0))
+            return True  # False would cancel the build
+
+        def phase_finish(self, name: str) -> None:
+            total = self.totals.get(name, 0)
+            report(name, total, total)
+
+    return _Monitor()
+
+
+def build_engine(network: Network, settings: CompileSettings, name: str) -> bytes:
+    """Build ``network`` and return the serialized engine.
+
+    Raises:
+        EngineBuildError: TensorRT returned no engine; the message holds its logged errors.
+    """
+    trt = _trt.load()
+    config = network.builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, settings.workspace_size)
+    config.builder_optimization_level = settings.optimization_level
+    monitor = None
+    if settings.progress is not None:
+        monitor = _progress_monitor(settings)
+        config.progress_monitor = monitor
+    start = time.perf_counter()
+    blob = network.builder.build_serialized_network(network.net, config)
+    errors = network.logger.take_errors()
+    if blob is None:
+        detail = " | ".join(errors) or "TensorRT gave no reason"
+        raise EngineBuildError(f"TensorRT could not build engine {name}: {detail}")
+    del monitor
+    _ = time.perf_counter() - start
+    return bytes(memoryview(blob))

@@ -1,0 +1,189 @@
+"""ConversionContext: the network under construction plus the helpers every converter needs.
+
+Converters receive ``ctx`` first. They add layers through ``ctx.net`` (the TensorRT
+``INetworkDefinition``) and use the helpers here for the chores TensorRT leaves to us: constants
+for Python scalars and torch tensors, explicit casts (networks are strongly typed), and rank
+broadcasting (TensorRT broadcasts size-1 dims only between equal ranks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import fx
+
+from torch_trt import _trt
+from torch_trt.errors import ConversionError
+
+_TORCH_TO_TRT_NAME = {
+    torch.float32: "FLOAT",
+    torch.float16: "HALF",
+    torch.bfloat16: "BF16",
+    torch.int8: "INT8",
+    torch.int32: "INT32",
+    torch.int64: "INT64",
+    torch.bool: "BOOL",
+    torch.uint8: "UINT8",
+}
+_TRT_NAME_TO_TORCH = {v: k for k, v in _TORCH_TO_TRT_NAME.items()}
+
+
+def trt_dtype(dtype: torch.dtype) -> Any:
+    """The ``trt.DataType`` for a torch dtype; ``ConversionError`` when TensorRT has none."""
+    name = _TORCH_TO_TRT_NAME.get(dtype)
+    if name is None:
+        raise ConversionError(f"TensorRT has no dtype for {dtype}")
+    return getattr(_trt.load().DataType, name)
+
+
+def torch_dtype(dtype: Any) -> torch.dtype:
+    """The torch dtype for a ``trt.DataType``."""
+    return _TRT_NAME_TO_TORCH[dtype.name]
+
+
+class ConversionContext:
+    """State of one network conversion.
+
+    Attributes:
+        net: the ``INetworkDefinition`` being built.
+        node: the fx node being converted (set by the interpreter).
+    """
+
+    def __init__(self, net: Any, logger: _trt.RecordingLogger) -> None:
+        self.trt = _trt.load()
+        self.net = net
+        self.logger = logger
+        self.node: fx.Node | None = None
+        # TensorRT holds Weights by reference until the build: keep the arrays alive.
+        self._keepalive: list[Any] = []
+
+    # -- metadata ------------------------------------------------------------------------
+    @property
+    def out(self) -> torch.Tensor:
+        """The FakeTensor of the current node's (first) output."""
+        assert self.node is not None
+        val = self.node.meta["val"]
+        if isinstance(val, list | tuple):
+            val = val[0]
+        if not isinstance(val, torch.Tensor):
+            raise ConversionError(f"{self.node.name} has no tensor output metadata")
+        return val
+
+    @staticmethod
+    def dtype(t: Any) -> torch.dtype:
+        """The torch dtype of an ITensor."""
+        return torch_dtype(t.dtype)
+
+    @staticmethod
+    def shape(t: Any) -> tuple[int, ...]:
+        """The static shape of an ITensor (-1 for dynamic dims)."""
+        return tuple(t.shape)
+
+    # -- constants -----------------------------------------------------------------------
+    def constant(self, value: torch.Tensor | np.ndarray | float | bool, dtype: torch.dtype) -> Any:
+        """An ITensor holding ``value`` (any shape, incl. 0-D) converted to ``dtype``."""
+        t = torch.as_tensor(value).detach().to("cpu", dtype)
+        shape = tuple(t.shape)
+        if dtype == torch.bfloat16:
+            # numpy has no bf16: store fp32 and cast in the network.
+            return self.cast(self.constant(t.float(), torch.float32), torch.bfloat16)
+        arr = np.array(t.contiguous().numpy(), copy=True)  # not ascontiguousarray: keeps 0-D
+        self._keepalive.append(arr)
+        layer = self.net.add_constant(shape, self.trt.Weights(arr))
+        return layer.get_output(0)
+
+    def weights(self, value: torch.Tensor, dtype: torch.dtype) -> Any:
+        """``trt.Weights`` for a kernel or bias, kept alive until the build."""
+        t = value.detach().to("cpu", dtype).contiguous()
+        if dtype == torch.bfloat16:
+            self._keepalive.append(t)
+            return self.trt.Weights(self.trt.bfloat16, t.data_ptr(), t.numel())
+        arr = np.array(t.numpy(), copy=True)
+        self._keepalive.append(arr)
+        return self.trt.Weights(arr)
+
+    def itensor(self, value: Any, dtype: torch.dtype | None = None, rank: int | None = None) -> Any:
+        """Turn a torch tensor, Python scalar or ITensor into an ITensor.
+
+        Args:
+            value: the value.
+            dtype: cast to this dtype (default: keep; scalars default to the output dtype).
+            rank: for scalars, the rank of the (1, ..., 1) constant to make.
+        """
+        if isinstance(value, torch.Tensor):
+            t = self.constant(value, dtype or value.dtype)
+        elif isinstance(value, bool | int | float):
+            target = dtype or self.out.dtype
+            t = self.constant(torch.full((1,) * (rank or 0), value), target)
+        else:
+            t = value
+        return t if dtype is None else self.cast(t, dtype)
+
+    # -- shape and type chores -----------------------------------------------------------
+    def cast(self, t: Any, dtype: torch.dtype) -> Any:
+        """``t`` cast to ``dtype``; no layer when it already has it."""
+        if self.dtype(t) == dtype:
+            return t
+        return self.net.add_cast(t, trt_dtype(dtype)).get_output(0)
+
+    def reshape(self, t: Any, shape: Sequence[int]) -> Any:
+        """``t`` reshaped to a static ``shape`` (-1 allowed once; 0 means a zero-length dim)."""
+        layer = self.net.add_shuffle(t)
+        layer.zero_is_placeholder = False
+        layer.reshape_dims = tuple(shape)
+        return layer.get_output(0)
+
+    def permute(self, t: Any, perm: Sequence[int]) -> Any:
+        """``t.permute(perm)``."""
+        layer = self.net.add_shuffle(t)
+        layer.first_transpose = tuple(perm)
+        return layer.get_output(0)
+
+    def unsqueeze_to(self, t: Any, rank: int) -> Any:
+        """``t`` with leading size-1 dims added until it has ``rank`` dims (numpy broadcasting)."""
+        shape = self.shape(t)
+        if len(shape) >= rank:
+            return t
+        return self.reshape(t, (1,) * (rank - len(shape)) + shape)
+
+    def broadcast(self, *ts: Any) -> list[Any]:
+        """ITensors of equal rank (leading 1s added), as TensorRT elementwise layers need."""
+        rank = max(len(self.shape(t)) for t in ts)
+        return [self.unsqueeze_to(t, rank) for t in ts]
+
+    def operands(self, *values: Any, dtype: torch.dtype) -> list[Any]:
+        """Tensors or scalars as ITensors of one ``dtype`` and one rank."""
+        ranks = [len(self.shape(v)) for v in values if not isinstance(v, bool | int | float)]
+        rank = max(ranks, default=0)
+        return self.broadcast(*(self.itensor(v, dtype, rank) for v in values))
+
+    def elementwise(self, a: Any, b: Any, op: str) -> Any:
+        """``a <op> b`` for two ITensors of one dtype (ranks are broadcast here)."""
+        a, b = self.broadcast(a, b)
+        return self.net.add_elementwise(a, b, getattr(self.trt.ElementWiseOperation, op)).get_output(
+            0
+        )
+
+    def unary(self, t: Any, op: str) -> Any:
+        """``op(t)`` with an IUnaryLayer."""
+        return self.net.add_unary(t, getattr(self.trt.UnaryOperation, op)).get_output(0)
+
+    def axes_tensor(self, axes: Sequence[int]) -> Any:
+        """A 1-D int64 constant, e.g. for IUnsqueezeLayer / ISqueezeLayer axes."""
+        return self.constant(torch.tensor(list(axes), dtype=torch.int64), torch.int64)
+
+    def fail(self, message: str) -> ConversionError:
+        """A ConversionError naming the current node."""
+        where = f"{self.node.name} ({self.node.target})" if self.node is not None else "network"
+        return ConversionError(f"{where}: {message}")
+
+
+def normalize_dim(dim: int, rank: int) -> int:
+    """A possibly negative torch dim as an index in [0, rank); rank 0 accepts dims 0 and -1."""
+    r = max(rank, 1)
+    if not -r <= dim < r:
+        raise ConversionError(f"dim {dim} out of range for rank {rank}")
+    return dim % r

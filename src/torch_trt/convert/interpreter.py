@@ -1,0 +1,137 @@
+"""Convert one TensorRT region (an ``fx.GraphModule``) into a strongly typed network.
+
+Placeholders become network inputs, ``get_attr`` values stay torch tensors until a converter
+turns them into weights or constants, and every ``call_function`` node is handed to its
+registered converter with arguments bound by schema name. After each node we check what
+TensorRT does not check for us: errors it only logged, and that the produced tensors have the
+shape and dtype that torch recorded for the node. Layers are named ``<fx node>:<k>``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import operator
+from typing import Any
+
+import torch
+from torch import fx
+
+from torch_trt import _trt
+from torch_trt.convert import registry
+from torch_trt.convert.context import ConversionContext, torch_dtype, trt_dtype
+from torch_trt.errors import ConversionError
+from torch_trt.settings import op_name
+
+
+@dataclasses.dataclass
+class Network:
+    """A converted network, ready to build."""
+
+    builder: Any
+    net: Any
+    logger: _trt.RecordingLogger
+    input_names: list[str]
+    output_names: list[str]
+    layer_to_node: dict[str, str]
+    ctx: ConversionContext
+
+
+class _NetworkInterpreter(fx.Interpreter):
+    def __init__(self, gm: fx.GraphModule, ctx: ConversionContext) -> None:
+        super().__init__(gm, garbage_collect_values=True)
+        self.ctx = ctx
+        self.input_names: list[str] = []
+        self.output_names: list[str] = []
+        self.layer_to_node: dict[str, str] = {}
+
+    def run_node(self, n: fx.Node) -> Any:
+        self.ctx.node = n
+        first = self.ctx.net.num_layers
+        try:
+            result = super().run_node(n)
+        except ConversionError:
+            raise
+        except Exception as e:  # a converter bug or TensorRT refusal: name the node
+            raise self.ctx.fail(f"{type(e).__name__}: {e}") from e
+        self._name_layers(n, first)
+        errors = self.ctx.logger.take_errors()
+        if errors:
+            raise self.ctx.fail("TensorRT reported: " + " | ".join(errors))
+        if n.op == "call_function" and n.target is not operator.getitem:
+            _check_result(self.ctx, n, result)
+        return result
+
+    def _name_layers(self, n: fx.Node, first: int) -> None:
+        for i in range(first, self.ctx.net.num_layers):
+            layer = self.ctx.net.get_layer(i)
+            name = f"{n.name}:{i - first}"
+            layer.name = name
+            self.layer_to_node[name] = n.name
+
+    def placeholder(self, target: Any, args: Any, kwargs: Any) -> Any:
+        node = self.ctx.node
+        assert node is not None
+        val = registry.meta_val(node)
+        t = self.ctx.net.add_input(node.name, trt_dtype(val.dtype), tuple(val.shape))
+        self.input_names.append(node.name)
+        return t
+
+    def call_function(self, target: Any, args: Any, kwargs: Any) -> Any:
+        if target is operator.getitem:
+            return args[0][args[1]]
+        conv = registry.lookup(target)
+        if conv is None:
+            raise self.ctx.fail(f"no converter for {op_name(target)}")
+        return conv.fn(self.ctx, **registry.bind_args(target, args, kwargs))
+
+    def output(self, target: Any, args: Any, kwargs: Any) -> Any:
+        outs = args[0]
+        outs = list(outs) if isinstance(outs, list | tuple) else [outs]
+        seen: set[int] = set()
+        inputs = {id(self.ctx.net.get_input(i)) for i in range(self.ctx.net.num_inputs)}
+        for i, t in enumerate(outs):
+            if isinstance(t, torch.Tensor | bool | int | float):
+                t = self.ctx.itensor(t)
+            # A tensor can be marked once and an input cannot be an output: copy through.
+            if id(t) in seen or id(t) in inputs:
+                t = self.ctx.net.add_identity(t).get_output(0)
+            seen.add(id(t))
+            t.name = f"output_{i}"
+            self.ctx.net.mark_output(t)
+            self.output_names.append(t.name)
+        return outs
+
+
+def _check_result(ctx: ConversionContext, n: fx.Node, result: Any) -> None:
+    """Compare what the converter produced with the shape/dtype torch recorded."""
+    expected = n.meta.get("val")
+    got = list(result) if isinstance(result, list | tuple) else [result]
+    want = list(expected) if isinstance(expected, list | tuple) else [expected]
+    for g, w in zip(got, want, strict=False):
+        if not isinstance(w, torch.Tensor) or g is None:
+            continue
+        try:
+            shape = tuple(g.shape)
+        except RuntimeError as e:  # shape inference failed; the reason is in the log
+            raise ctx.fail(f"shape inference failed: {ctx.logger.take_errors() or e}") from e
+        if shape != tuple(w.shape) or torch_dtype(g.dtype) != w.dtype:
+            raise ctx.fail(
+                f"converter produced {shape} {torch_dtype(g.dtype)}, "
+                f"torch expects {tuple(w.shape)} {w.dtype}"
+            )
+
+
+def convert_module(gm: fx.GraphModule) -> Network:
+    """Convert a TensorRT region into a strongly typed ``INetworkDefinition``."""
+    trt = _trt.load()
+    logger = _trt.RecordingLogger()
+    builder = trt.Builder(logger.trt_logger)
+    flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+    net = builder.create_network(flags)
+    ctx = ConversionContext(net, logger)
+    interp = _NetworkInterpreter(gm, ctx)
+    n_inputs = sum(1 for n in gm.graph.nodes if n.op == "placeholder")
+    interp.run(*([None] * n_inputs))
+    return Network(
+        builder, net, logger, interp.input_names, interp.output_names, interp.layer_to_node, ctx
+    )

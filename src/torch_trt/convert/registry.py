@@ -1,0 +1,181 @@
+"""The converter registry: the one and only answer to "can TensorRT run this node?".
+
+A converter is registered for one or more ATen ``OpOverload``s::
+
+    @converter(aten.add.Tensor, check=no_alpha_on_bool)
+    def convert_add(ctx, self: ITensor, other: ITensor | float, *, alpha: float = 1) -> ITensor:
+        ...
+
+Arguments are bound to the ATen schema by name (``self``, ``other``, ``alpha``), with schema
+defaults filled in, so converters never index ``args[0]``. ``check(node)`` reads only node
+metadata (``node.meta["val"]``) and returns ``None`` when the node is supported, or the reason it
+is not; partitioning therefore never needs TensorRT. Registering a key twice is an error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import fx
+
+from torch_trt.settings import CompileSettings, op_name
+
+Check = Callable[[fx.Node], "str | None"]
+ConverterFn = Callable[..., Any]
+
+# dtypes TensorRT can hold in a network tensor. float64 and complex types have no TensorRT
+# equivalent; uint8 is refused by almost every compute layer.
+TRT_DTYPES = frozenset(
+    {torch.float32, torch.float16, torch.bfloat16, torch.int8, torch.int32, torch.int64, torch.bool}
+)
+
+
+class Reason(str, enum.Enum):
+    """Why a node runs in PyTorch."""
+
+    NO_CONVERTER = "no converter"
+    UNSUPPORTED_ARGUMENTS = "unsupported arguments"
+    USER_EXCLUDED = "user excluded"
+    BLOCK_TOO_SMALL = "block too small"
+    CONVERSION_FAILED = "conversion failed"
+    BUILD_FAILED = "build failed"
+
+
+@dataclasses.dataclass(frozen=True)
+class Converter:
+    """A registered converter: the ATen op, the function and its capability check."""
+
+    target: torch._ops.OpOverload
+    fn: ConverterFn
+    check: Check | None
+
+
+_REGISTRY: dict[torch._ops.OpOverload, Converter] = {}
+
+
+def converter(
+    *targets: torch._ops.OpOverload, check: Check | None = None
+) -> Callable[[ConverterFn], ConverterFn]:
+    """Register the decorated function as the converter of each ATen overload in ``targets``."""
+    if not targets:
+        raise TypeError("converter() needs at least one ATen OpOverload")
+
+    def wrap(fn: ConverterFn) -> ConverterFn:
+        for target in targets:
+            if not isinstance(target, torch._ops.OpOverload):
+                raise TypeError(f"converter keys must be ATen OpOverloads, got {target!r}")
+            if target in _REGISTRY:
+                prev = _REGISTRY[target].fn
+                raise KeyError(
+                    f"converter for {op_name(target)} registered twice "
+                    f"({prev.__module__}.{prev.__qualname__} and {fn.__module__}.{fn.__qualname__})"
+                )
+            _REGISTRY[target] = Converter(target, fn, check)
+        return fn
+
+    return wrap
+
+
+def lookup(target: object) -> Converter | None:
+    """The converter registered for ``target``, or ``None``."""
+    if isinstance(target, torch._ops.OpOverload):
+        return _REGISTRY.get(target)
+    return None
+
+
+def registered_ops() -> Sequence[torch._ops.OpOverload]:
+    """Every ATen overload with a converter, sorted by name."""
+    return sorted(_REGISTRY, key=op_name)
+
+
+def bind_args(
+    target: torch._ops.OpOverload, args: Sequence[Any], kwargs: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Bind fx call arguments to the op's schema names, filling schema defaults."""
+    bound: dict[str, Any] = {}
+    positional = list(args)
+    for i, arg in enumerate(target._schema.arguments):
+        if i < len(positional) and not arg.kwarg_only:
+            bound[arg.name] = positional[i]
+        elif arg.name in kwargs:
+            bound[arg.name] = kwargs[arg.name]
+        elif arg.has_default_value():
+            bound[arg.name] = arg.default_value
+        else:
+            raise TypeError(f"{op_name(target)}: missing argument {arg.name!r}")
+    return bound
+
+
+def node_args(node: fx.Node) -> dict[str, Any]:
+    """The node's arguments bound to its schema (values are fx Nodes or Python values)."""
+    assert isinstance(node.target, torch._ops.OpOverload)
+    return bind_args(node.target, node.args, node.kwargs)
+
+
+@dataclasses.dataclass(frozen=True)
+class Support:
+    """The registry's verdict on one node."""
+
+    supported: bool
+    reason: Reason | None = None
+    detail: str = ""
+
+
+def support(node: fx.Node, settings: CompileSettings) -> Support:
+    """Decide whether ``node`` can run in TensorRT; the reason when it cannot."""
+    if settings.excludes(node.target):
+        return Support(False, Reason.USER_EXCLUDED, "listed in torch_executed_ops")
+    conv = lookup(node.target)
+    if conv is None:
+        return Support(False, Reason.NO_CONVERTER, f"no converter for {op_name(node.target)}")
+    problem = check_tensors(node)
+    if problem is None and conv.check is not None:
+        problem = conv.check(node)
+    if problem is not None:
+        return Support(False, Reason.UNSUPPORTED_ARGUMENTS, problem)
+    return Support(True)
+
+
+def check_tensors(node: fx.Node) -> str | None:
+    """Generic check: every tensor flowing in or out has a TensorRT dtype and a static shape."""
+    for where, value in _tensor_values(node):
+        if value.dtype not in TRT_DTYPES:
+            extra = " (TensorRT has no float64)" if value.dtype == torch.float64 else ""
+            return f"{where} has dtype {value.dtype}{extra}"
+        if any(not isinstance(d, int) for d in value.shape):
+            return f"{where} has a dynamic shape {tuple(value.shape)}"
+    return None
+
+
+def _tensor_values(node: fx.Node) -> Iterable[tuple[str, torch.Tensor]]:
+    for i, inp in enumerate(node.all_input_nodes):
+        val = inp.meta.get("val")
+        if isinstance(val, torch.Tensor):
+            yield f"input {i} ({inp.name})", val
+    out = node.meta.get("val")
+    outs = out if isinstance(out, list | tuple) else [out]
+    for j, val in enumerate(outs):
+        if isinstance(val, torch.Tensor):
+            yield f"output {j}", val
+        elif val is not None and not isinstance(val, int | float | bool):
+            return
+
+
+def meta_val(node: Any) -> torch.Tensor:
+    """The FakeTensor recorded for an fx node (its output when it is a tensor)."""
+    if not isinstance(node, fx.Node) or not isinstance(node.meta.get("val"), torch.Tensor):
+        raise TypeError(f"{node} carries no tensor metadata")
+    val: torch.Tensor = node.meta["val"]
+    return val
+
+
+def arg_val(node: fx.Node, name: str) -> Any:
+    """Argument ``name`` of ``node``: the FakeTensor for node arguments, else the value itself."""
+    value = node_args(node)[name]
+    if isinstance(value, fx.Node):
+        return value.meta.get("val")
+    return value

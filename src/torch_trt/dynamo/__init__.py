@@ -1,0 +1,7 @@
+"""The Dynamo / torch.export frontends."""
+
+from __future__ import annotations
+
+from torch_trt.dynamo.compile import compile
+
+__all__ = ["compile"]

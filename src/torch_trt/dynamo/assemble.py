@@ -1,0 +1,76 @@
+"""Assemble stage: replace each built ``trt_<k>`` submodule by an ``execute_engine`` call."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+import torch
+from torch import fx
+
+from torch_trt import _trt
+from torch_trt.convert.interpreter import Network
+from torch_trt.runtime.engine import Binding, EngineMetadata
+
+
+@dataclasses.dataclass
+class BuiltRegion:
+    """A region whose engine was built: what assemble needs to splice it in."""
+
+    name: str
+    network: Network
+    engine: bytes
+    reference: bytes | None
+
+
+def metadata_for(region: BuiltRegion, sub: fx.GraphModule, runtime: str) -> EngineMetadata:
+    """The engine's metadata record, from the region's placeholders and output values."""
+    placeholders = [n for n in sub.graph.nodes if n.op == "placeholder"]
+    out_node = next(n for n in sub.graph.nodes if n.op == "output")
+    outs = out_node.args[0]
+    outs = list(outs) if isinstance(outs, list | tuple) else [outs]
+    inputs = tuple(
+        Binding(name, str(p.meta["val"].dtype).removeprefix("torch."), tuple(p.meta["val"].shape))
+        for name, p in zip(region.network.input_names, placeholders, strict=True)
+    )
+    outputs = tuple(
+        Binding(name, str(o.meta["val"].dtype).removeprefix("torch."), tuple(o.meta["val"].shape))
+        for name, o in zip(region.network.output_names, outs, strict=True)
+    )
+    return EngineMetadata(
+        engine_id=uuid.uuid4().hex,
+        name=region.name,
+        flavour=_trt.flavour(),
+        trt_version=_trt.version(),
+        inputs=inputs,
+        outputs=outputs,
+        runtime=runtime,
+    )
+
+
+def _blob(data: bytes) -> torch.Tensor:
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8).clone()
+
+
+def splice_engine(gm: fx.GraphModule, region: BuiltRegion, runtime: str) -> None:
+    """Swap the call of submodule ``region.name`` for ``torch_trt.execute_engine``."""
+    sub = getattr(gm, region.name)
+    meta = metadata_for(region, sub, runtime)
+    call = next(n for n in gm.graph.nodes if n.op == "call_module" and n.target == region.name)
+    gm.register_buffer(f"{region.name}_engine", _blob(region.engine))
+    if region.reference is not None:
+        gm.register_buffer(f"{region.name}_reference", _blob(region.reference))
+    with gm.graph.inserting_before(call):
+        engine = gm.graph.get_attr(f"{region.name}_engine")
+        ref = gm.graph.get_attr(f"{region.name}_reference") if region.reference else None
+        new = gm.graph.call_function(
+            torch.ops.torch_trt.execute_engine.default,
+            (list(call.args), engine, ref, meta.to_json()),
+        )
+    new.meta["val"] = [
+        torch.empty(b.shape, dtype=b.torch_dtype, device="meta") for b in meta.outputs
+    ]
+    call.replace_all_uses_with(new)
+    gm.graph.erase_node(call)
+    delattr(gm, region.name)
+    new.name = region.name

@@ -1,0 +1,118 @@
+"""``torch_trt.dynamo.compile``: the AOT pipeline, one readable function.
+
+capture -> lower -> partition -> convert -> build -> assemble
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import fx
+
+from torch_trt.build import build_engine
+from torch_trt.convert import ops as _ops  # noqa: F401  (registers the converters)
+from torch_trt.convert.interpreter import convert_module
+from torch_trt.convert.registry import Reason
+from torch_trt.dynamo.assemble import BuiltRegion, splice_engine
+from torch_trt.dynamo.capture import capture, example_inputs
+from torch_trt.dynamo.lower import lower
+from torch_trt.dynamo.partition import Partition, partition
+from torch_trt.errors import ConversionError, EngineBuildError, TorchTRTError
+from torch_trt.report import REPORT_KEY, EngineInfo, Report
+from torch_trt.settings import CompileSettings
+
+log = logging.getLogger("torch_trt")
+
+
+def compile(
+    model: torch.nn.Module | torch.export.ExportedProgram,
+    inputs: Sequence[Any] = (),
+    *,
+    kwarg_inputs: Mapping[str, Any] | None = None,
+    **settings: Any,
+) -> fx.GraphModule:
+    """Compile ``model`` ahead of time into a module whose TensorRT regions are engines.
+
+    Args:
+        model: an ``nn.Module``, ``fx.GraphModule`` or ``torch.export.ExportedProgram``.
+        inputs: example tensors or :class:`torch_trt.Input` specs, positionally.
+        kwarg_inputs: example keyword inputs.
+        **settings: options of :class:`torch_trt.CompileSettings` (``min_block_size``,
+            ``torch_executed_ops``, ``require_full_compilation``, ``runtime``, ...).
+
+    Returns:
+        An ``fx.GraphModule`` called like the model; ``torch_trt.report(result)`` tells what
+        became TensorRT.
+
+    Example:
+        >>> model = torchvision.models.resnet18().eval()
+        >>> trt_model = torch_trt.dynamo.compile(model, [torch.randn(1, 3, 224, 224)],
+        ...                                      runtime="reference")
+        >>> print(torch_trt.report(trt_model))
+    """
+    s = CompileSettings.from_kwargs(**settings)
+    rep = Report()
+    with rep.stage("capture"):
+        ep = capture(model, example_inputs(inputs), kwarg_inputs)
+    with rep.stage("lower"):
+        gm = lower(ep)
+    _keep_graph(rep, s, "lower", gm)
+    with rep.stage("partition"):
+        part = partition(gm, s)
+    _keep_graph(rep, s, "partition", part.gm)
+    for name in part.regions:
+        _convert_and_build(part, name, s, rep)
+    with rep.stage("assemble"):
+        part.gm.graph.lint()
+        part.gm.recompile()
+    rep.placements = list(part.placements.values())
+    part.gm.meta[REPORT_KEY] = rep
+    log.info(rep.summary())
+    return part.gm
+
+
+def _keep_graph(rep: Report, s: CompileSettings, stage: str, gm: fx.GraphModule) -> None:
+    if s.debug:
+        rep.graphs[stage] = str(gm.graph)
+
+
+def _convert_and_build(part: Partition, name: str, s: CompileSettings, rep: Report) -> None:
+    """Convert, build and splice one region; on failure keep it in PyTorch with the reason."""
+    sub = getattr(part.gm, name)
+    nodes = [n.name for n in sub.graph.nodes if n.op == "call_function"]
+    try:
+        with rep.stage("convert"):
+            network = convert_module(sub)
+        with rep.stage("build"):
+            engine = build_engine(network, s, name)
+        reference = None
+        if s.runtime == "reference":
+            from torch_trt.runtime.reference import read_network
+
+            with rep.stage("reference"):
+                reference = read_network(network.net).to_bytes()
+    except (ConversionError, EngineBuildError) as e:
+        reason = Reason.CONVERSION_FAILED if isinstance(e, ConversionError) else Reason.BUILD_FAILED
+        if s.require_full_compilation or (
+            reason is Reason.BUILD_FAILED and not s.fallback_on_build_failure
+        ):
+            raise
+        log.warning("torch-trt: %s stays in PyTorch (%s): %s", name, reason.value, e)
+        for n in nodes:
+            if n in part.placements:
+                part.placements[n].engine = None
+                part.placements[n].reason = reason
+                part.placements[n].detail = str(e)
+        return
+    except TorchTRTError:
+        raise
+    with rep.stage("assemble"):
+        splice_engine(part.gm, BuiltRegion(name, network, engine, reference), s.runtime)
+    rep.layer_to_node[name] = network.layer_to_node
+    rep.engine_info.append(
+        EngineInfo(name, sum(1 for n in nodes if n in part.placements), network.net.num_layers,
+                   len(engine), rep.stage_seconds.get("build", 0.0))
+    )

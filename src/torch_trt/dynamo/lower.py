@@ -1,0 +1,141 @@
+"""Lower stage: core ATen (minus the ops we convert whole) and cleanup passes.
+
+Every pass is a plain ``verb_noun(gm) -> gm`` function.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+import torch
+from torch import fx
+
+aten = torch.ops.aten
+
+# High-level ops we convert whole: decomposing them would scatter one TensorRT layer (or a
+# fused pattern TensorRT recognises) into many small ops.
+KEEP_WHOLE: tuple[torch._ops.OpOverload, ...] = (
+    aten.linear.default,
+    aten.layer_norm.default,
+    aten.softmax.int,
+    aten.log_softmax.int,
+    aten.gelu.default,
+    aten.scaled_dot_product_attention.default,
+    aten.upsample_nearest2d.vec,
+    aten.upsample_bilinear2d.vec,
+    aten.upsample_nearest2d.default,
+    aten.upsample_bilinear2d.default,
+    aten.silu.default,
+    aten.hardtanh.default,
+)
+
+# Nodes that do nothing in an inference graph whose value is their first argument.
+_PASS_THROUGH = {aten.detach.default, aten.alias.default, aten.lift_fresh_copy.default}
+# Nodes with no value to keep (runtime asserts on shapes we check ourselves).
+_DROP = {
+    aten._assert_async.msg,
+    aten._assert_async.default,
+    aten._assert_scalar.default,
+    aten._assert_tensor_metadata.default,
+    aten.sym_constrain_range.default,
+    aten.sym_constrain_range_for_size.default,
+}
+
+
+def decomposition_table() -> dict[Any, Any]:
+    """torch.export's core-ATen table without the ops in :data:`KEEP_WHOLE`."""
+    table = torch.export.default_decompositions()
+    for op in KEEP_WHOLE:
+        table.pop(op, None)
+    return dict(table.items())
+
+
+def lower(ep: torch.export.ExportedProgram) -> fx.GraphModule:
+    """Decompose, unlift parameters into ``get_attr`` nodes, clean up and fold constants."""
+    table = torch.export.default_decompositions()
+    for op in KEEP_WHOLE:
+        table.pop(op, None)
+    ep = ep.run_decompositions(table)
+    gm = ep.module()
+    assert isinstance(gm, fx.GraphModule)
+    gm = remove_noops(gm)
+    gm = fold_constants(gm)
+    return gm
+
+
+def remove_noops(gm: fx.GraphModule) -> fx.GraphModule:
+    """Drop asserts and bypass detach/alias nodes.
+
+    Before: ``y = aten.detach(x); aten._assert_async(c); z = aten.relu(y)``
+    After:  ``z = aten.relu(x)``
+    """
+    for node in list(gm.graph.nodes):
+        if node.op != "call_function":
+            continue
+        if node.target in _DROP and not node.users:
+            gm.graph.erase_node(node)
+        elif node.target in _PASS_THROUGH:
+            node.replace_all_uses_with(node.args[0])
+            gm.graph.erase_node(node)
+    gm.graph.eliminate_dead_code()
+    gm.recompile()
+    return gm
+
+
+def _is_foldable(node: fx.Node, constant: set[fx.Node]) -> bool:
+    if node.op != "call_function":
+        return False
+    target = node.target
+    if isinstance(target, torch._ops.OpOverload) and (
+        torch.Tag.nondeterministic_seeded in target.tags or target._schema.is_mutable
+    ):
+        return False
+    if not (isinstance(target, torch._ops.OpOverload) or target is operator.getitem):
+        return False
+    return all(n in constant for n in node.all_input_nodes)
+
+
+def fold_constants(gm: fx.GraphModule) -> fx.GraphModule:
+    """Evaluate nodes that depend only on weights and constants; store results as buffers.
+
+    Before: ``w = get_attr(weight); wt = aten.permute(w, [1, 0]); y = aten.mm(x, wt)``
+    After:  ``wt = get_attr(_folded_0); y = aten.mm(x, wt)``
+    """
+    values: dict[fx.Node, Any] = {}
+    constant: set[fx.Node] = set()
+    for node in gm.graph.nodes:
+        if node.op == "get_attr":
+            values[node] = _fetch(gm, str(node.target))
+            constant.add(node)
+        elif _is_foldable(node, constant):
+            args, kwargs = fx.node.map_arg((node.args, node.kwargs), lambda n: values[n])
+            with torch.no_grad():
+                values[node] = node.target(*args, **kwargs)  # type: ignore[operator]
+            constant.add(node)
+    count = 0
+    for node in list(gm.graph.nodes):
+        if node.op != "call_function" or node not in constant or not node.users:
+            continue
+        value = values[node]
+        if not isinstance(value, torch.Tensor):
+            continue
+        if all(u in constant for u in node.users):
+            continue  # an inner node of a folded chain: only its frontier is stored
+        name = f"_folded_{count}"
+        count += 1
+        gm.register_buffer(name, value.detach().clone())
+        with gm.graph.inserting_before(node):
+            attr = gm.graph.get_attr(name)
+        attr.meta = dict(node.meta)
+        node.replace_all_uses_with(attr)
+    gm.graph.eliminate_dead_code()
+    gm.recompile()
+    return gm
+
+
+def _fetch(gm: fx.GraphModule, target: str) -> Any:
+    obj: Any = gm
+    for part in target.split("."):
+        obj = getattr(obj, part)
+    return obj

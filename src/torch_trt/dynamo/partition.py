@@ -1,0 +1,125 @@
+"""Partition stage: split the lowered graph into TensorRT regions and PyTorch nodes.
+
+Support is decided by the converter registry alone (:func:`registry.support`). Supported nodes
+are grouped into the largest acyclic regions; regions with fewer than ``min_block_size`` compute
+nodes stay in PyTorch. Each TensorRT region becomes a submodule ``trt_<k>`` called from the
+parent graph; every node gets a placement with a reason in the report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import operator
+
+from torch import fx
+from torch.fx.passes.infra.partitioner import CapabilityBasedPartitioner
+from torch.fx.passes.operator_support import OperatorSupportBase
+from torch.fx.passes.utils.fuser_utils import fuse_by_partitions
+
+from torch_trt.convert import registry
+from torch_trt.convert.registry import Reason
+from torch_trt.errors import UnsupportedOperatorError
+from torch_trt.report import NodePlacement
+from torch_trt.settings import CompileSettings, op_name
+
+PREFIX = "trt_"
+
+
+@dataclasses.dataclass
+class Partition:
+    """The partitioned module, its TensorRT region names and every node's placement."""
+
+    gm: fx.GraphModule
+    regions: list[str]
+    placements: dict[str, NodePlacement]
+
+
+def _is_compute(node: fx.Node) -> bool:
+    return node.op == "call_function" and node.target is not operator.getitem
+
+
+class _RegistrySupport(OperatorSupportBase):
+    def __init__(self, verdicts: dict[fx.Node, registry.Support]) -> None:
+        self.verdicts = verdicts
+
+    def is_node_supported(self, submodules: object, node: fx.Node) -> bool:
+        if node.op != "call_function":
+            return False
+        if node.target is operator.getitem:
+            src = node.args[0]
+            return isinstance(src, fx.Node) and self.verdicts.get(src, _NO).supported
+        return self.verdicts[node].supported
+
+
+_NO = registry.Support(False)
+
+
+def _verdicts(gm: fx.GraphModule, settings: CompileSettings) -> dict[fx.Node, registry.Support]:
+    verdicts = {n: registry.support(n, settings) for n in gm.graph.nodes if _is_compute(n)}
+    bad = [(n, v) for n, v in verdicts.items() if not v.supported]
+    if settings.require_full_compilation and bad:
+        lines = [
+            f"  {n.name} ({op_name(n.target)}): {v.reason.value if v.reason else '?'}: {v.detail}"
+            for n, v in bad
+        ]
+        raise UnsupportedOperatorError(
+            f"require_full_compilation=True but {len(bad)} node(s) cannot run in TensorRT:\n"
+            + "\n".join(lines)
+            + "\nRemove require_full_compilation to run them in PyTorch."
+        )
+    return verdicts
+
+
+def _own_get_attrs(gm: fx.GraphModule, nodes: set[fx.Node]) -> None:
+    """Give the region its own ``get_attr`` nodes so weights stay constants inside it."""
+    for node in list(nodes):
+        for inp in node.all_input_nodes:
+            if inp.op != "get_attr" or inp in nodes:
+                continue
+            if all(u in nodes for u in inp.users):
+                nodes.add(inp)
+                continue
+            with gm.graph.inserting_before(node):
+                copy = gm.graph.get_attr(str(inp.target))
+            copy.meta = dict(inp.meta)
+            node.replace_input_with(inp, copy)
+            nodes.add(copy)
+
+
+def partition(gm: fx.GraphModule, settings: CompileSettings) -> Partition:
+    """Split ``gm`` into ``trt_<k>`` submodules and PyTorch nodes; record placements."""
+    verdicts = _verdicts(gm, settings)
+    placements = {
+        n.name: NodePlacement(n.name, op_name(n.target), None, v.reason, v.detail)
+        for n, v in verdicts.items()
+    }
+    proposed = CapabilityBasedPartitioner(
+        gm, _RegistrySupport(verdicts), allows_single_node_partition=True
+    ).propose_partitions()
+    regions: list[set[fx.Node]] = []
+    for part in proposed:
+        nodes = set(part.nodes)
+        size = sum(1 for n in nodes if _is_compute(n))
+        if size < settings.min_block_size and not settings.require_full_compilation:
+            for n in nodes:
+                if _is_compute(n):
+                    placements[n.name].reason = Reason.BLOCK_TOO_SMALL
+                    placements[n.name].detail = (
+                        f"region of {size} node(s) < min_block_size={settings.min_block_size}"
+                    )
+            continue
+        regions.append(nodes)
+    names: list[str] = []
+    for k, nodes in enumerate(regions):
+        _own_get_attrs(gm, nodes)
+        for n in nodes:
+            if _is_compute(n):
+                placements[n.name].engine = f"{PREFIX}{k}"
+                placements[n.name].reason = None
+                placements[n.name].detail = ""
+        names.append(f"{PREFIX}{k}")
+    if regions:
+        gm = fuse_by_partitions(
+            gm, [dict.fromkeys(r) for r in regions], prefix=PREFIX, always_return_tuple=True
+        )
+    return Partition(gm, names, placements)

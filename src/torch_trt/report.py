@@ -1,0 +1,143 @@
+"""The compile report: where every node went and why, engines, sizes and stage timings.
+
+Example:
+    >>> compiled = torch_trt.dynamo.compile(model, inputs=[x], runtime="reference")
+    >>> rep = torch_trt.report(compiled)
+    >>> rep.engines, rep.fallbacks
+    (1, [])
+    >>> print(rep)            # a readable table
+    >>> rep.to_json()         # the same, machine-readable
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+
+from torch_trt.convert.registry import Reason
+
+REPORT_KEY = "torch_trt_report"
+
+
+@dataclasses.dataclass
+class NodePlacement:
+    """Where one node runs: ``engine`` names its engine, else ``reason`` says why PyTorch."""
+
+    node: str
+    op: str
+    engine: str | None = None
+    reason: Reason | None = None
+    detail: str = ""
+
+
+@dataclasses.dataclass
+class EngineInfo:
+    """One built engine."""
+
+    name: str
+    nodes: int
+    layers: int
+    size_bytes: int
+    build_seconds: float
+
+
+@dataclasses.dataclass
+class Report:
+    """Everything a compile decided, for people (``str``) and tools (``to_json``)."""
+
+    placements: list[NodePlacement] = dataclasses.field(default_factory=list)
+    engine_info: list[EngineInfo] = dataclasses.field(default_factory=list)
+    stage_seconds: dict[str, float] = dataclasses.field(default_factory=dict)
+    graphs: dict[str, str] = dataclasses.field(default_factory=dict)
+    layer_to_node: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+
+    @property
+    def engines(self) -> int:
+        """Number of TensorRT engines in the compiled module."""
+        return len(self.engine_info)
+
+    @property
+    def fallbacks(self) -> list[NodePlacement]:
+        """Nodes that run in PyTorch, each with its reason."""
+        return [p for p in self.placements if p.engine is None]
+
+    def placement(self, node: str) -> NodePlacement:
+        """The placement of the node named ``node``."""
+        for p in self.placements:
+            if p.node == node:
+                return p
+        raise KeyError(f"no node named {node!r} in the report")
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Time a stage; repeated stages (convert, build per engine) add up."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - start
+            self.stage_seconds[name] = self.stage_seconds.get(name, 0.0) + elapsed
+
+    def summary(self) -> str:
+        """One line: engines, nodes in TensorRT, fallbacks, total seconds."""
+        in_trt = sum(1 for p in self.placements if p.engine is not None)
+        total = sum(self.stage_seconds.values())
+        size = sum(e.size_bytes for e in self.engine_info)
+        return (
+            f"torch-trt: {self.engines} engine(s), {in_trt}/{len(self.placements)} nodes in "
+            f"TensorRT, {len(self.fallbacks)} in PyTorch, {size / 1e6:.2f} MB, {total:.2f} s"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "engines": [dataclasses.asdict(e) for e in self.engine_info],
+            "placements": [
+                {**dataclasses.asdict(p), "reason": p.reason.value if p.reason else None}
+                for p in self.placements
+            ],
+            "stage_seconds": self.stage_seconds,
+            "summary": self.summary(),
+        }
+
+    def to_json(self) -> str:
+        """The report as JSON."""
+        return json.dumps(self.to_dict(), indent=2)
+
+    def __str__(self) -> str:
+        lines = [self.summary(), ""]
+        lines.append(f"{'engine':<10} {'nodes':>6} {'layers':>7} {'size (KB)':>10} {'build (s)':>10}")
+        for e in self.engine_info:
+            lines.append(
+                f"{e.name:<10} {e.nodes:>6} {e.layers:>7} {e.size_bytes / 1e3:>10.1f} "
+                f"{e.build_seconds:>10.3f}"
+            )
+        lines += ["", f"{'node':<32} {'op':<36} placement"]
+        for p in self.placements:
+            where = p.engine or f"pytorch: {p.reason.value if p.reason else '?'}"
+            detail = f" ({p.detail})" if p.detail and p.engine is None else ""
+            lines.append(f"{p.node[:32]:<32} {p.op[:36]:<36} {where}{detail}")
+        lines += ["", "stage seconds: " + ", ".join(f"{k} {v:.3f}" for k, v in self.stage_seconds.items())]
+        return "\n".join(lines)
+
+
+def report(compiled: torch.nn.Module) -> Report:
+    """The :class:`Report` of a module returned by a torch-trt compile.
+
+    Raises:
+        ValueError: ``compiled`` did not come from torch-trt.
+    """
+    rep = getattr(compiled, "meta", {}).get(REPORT_KEY) if hasattr(compiled, "meta") else None
+    if rep is None:
+        rep = getattr(compiled, "_torch_trt_report", None)
+    if not isinstance(rep, Report):
+        raise ValueError(
+            f"{type(compiled).__name__} carries no torch-trt report; "
+            "pass the module returned by torch_trt.compile"
+        )
+    return rep

@@ -1,0 +1,188 @@
+"""Engine metadata, deserialization and GPU execution.
+
+An engine travels as a uint8 tensor (the serialized plan) plus a JSON metadata record. The
+record is versioned and names the TensorRT flavour and version that built the engine, the
+binding names, dtypes and shapes. Deserialized engines and execution contexts are cached per
+process by ``engine_id``; a call only checks inputs, binds pointers and launches on the current
+torch CUDA stream.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from torch_trt import _trt
+from torch_trt.errors import (
+    EngineFormatError,
+    InputShapeError,
+    RuntimeUnavailableError,
+    TensorRTUnavailableError,
+)
+
+FORMAT_VERSION = 1
+# Compute capabilities TensorRT-RTX deserializes on (TENSORRT_NOTES.md).
+_RTX_MIN_CC = {(8, 0), (8, 6), (8, 9)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Binding:
+    """One engine input or output: name, torch dtype name and static shape."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        dtype = getattr(torch, self.dtype, None)
+        if not isinstance(dtype, torch.dtype):
+            raise EngineFormatError(f"binding {self.name!r} has unknown dtype {self.dtype!r}")
+        return dtype
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineMetadata:
+    """What the runtime must know about an engine without deserializing it."""
+
+    engine_id: str
+    name: str
+    flavour: str
+    trt_version: str
+    inputs: tuple[Binding, ...]
+    outputs: tuple[Binding, ...]
+    runtime: str = "tensorrt"
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> EngineMetadata:
+        """Parse and validate a metadata record."""
+        try:
+            raw = json.loads(text)
+            version = raw.get("format_version")
+            if version != FORMAT_VERSION:
+                raise EngineFormatError(
+                    f"engine metadata format {version} is not supported by this torch-trt "
+                    f"(expects {FORMAT_VERSION}); recompile the model"
+                )
+            raw["inputs"] = tuple(Binding(b["name"], b["dtype"], tuple(b["shape"])) for b in raw["inputs"])
+            raw["outputs"] = tuple(
+                Binding(b["name"], b["dtype"], tuple(b["shape"])) for b in raw["outputs"]
+            )
+            return cls(**raw)
+        except EngineFormatError:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise EngineFormatError(f"corrupt engine metadata: {e}") from e
+
+
+def check_inputs(meta: EngineMetadata, inputs: Sequence[torch.Tensor]) -> None:
+    """Raise :class:`InputShapeError` unless ``inputs`` match the engine's bindings."""
+    if len(inputs) != len(meta.inputs):
+        raise InputShapeError(
+            f"engine {meta.name} takes {len(meta.inputs)} inputs, got {len(inputs)}"
+        )
+    for t, b in zip(inputs, meta.inputs, strict=True):
+        if t.dtype != b.torch_dtype:
+            raise InputShapeError(
+                f"engine {meta.name}: input {b.name!r} must be {b.torch_dtype}, got {t.dtype}"
+            )
+        if tuple(t.shape) != b.shape:
+            raise InputShapeError(
+                f"engine {meta.name}: input {b.name!r} has shape {tuple(t.shape)}, "
+                f"the engine was built for {b.shape}"
+            )
+
+
+def _usable_device(meta: EngineMetadata, inputs: Sequence[torch.Tensor]) -> torch.device:
+    """The CUDA device to run on, or :class:`RuntimeUnavailableError` saying why there is none."""
+    if not torch.cuda.is_available():
+        raise RuntimeUnavailableError(
+            f"engine {meta.name} needs a CUDA GPU, but no CUDA device is available "
+            "(torch.cuda.is_available() is False). Compile with runtime='reference' to evaluate "
+            "the TensorRT network with PyTorch ops instead."
+        )
+    devices = {t.device for t in inputs}
+    if any(d.type != "cuda" for d in devices) or len(devices) > 1:
+        raise InputShapeError(
+            f"engine {meta.name}: inputs must all be on one CUDA device, got {sorted(map(str, devices))}"
+        )
+    device = next(iter(devices)) if devices else torch.device("cuda", torch.cuda.current_device())
+    cc = torch.cuda.get_device_capability(device)
+    if meta.flavour == "tensorrt_rtx" and cc not in _RTX_MIN_CC and cc < (12, 0):
+        raise RuntimeUnavailableError(
+            f"engine {meta.name} was built with TensorRT-RTX, which does not support compute "
+            f"capability {cc[0]}.{cc[1]} of {torch.cuda.get_device_name(device)} "
+            "(supported: 8.0, 8.6, 8.9, 12.0 and newer)"
+        )
+    return device
+
+
+class _Loaded:
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.context = engine.create_execution_context()
+        self.lock = threading.Lock()
+
+
+_CACHE: dict[str, _Loaded] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def _load(meta: EngineMetadata, blob: torch.Tensor) -> _Loaded:
+    with _CACHE_LOCK:
+        if meta.engine_id in _CACHE:
+            return _CACHE[meta.engine_id]
+        try:
+            trt = _trt.load()
+        except TensorRTUnavailableError as e:
+            raise RuntimeUnavailableError(f"cannot run engine {meta.name}: {e}") from e
+        if _trt.flavour() != meta.flavour:
+            raise RuntimeUnavailableError(
+                f"engine {meta.name} was built with {meta.flavour} {meta.trt_version}, "
+                f"but {_trt.flavour()} {_trt.version()} is installed"
+            )
+        logger = _trt.RecordingLogger()
+        runtime = trt.Runtime(logger.trt_logger)
+        engine = runtime.deserialize_cuda_engine(blob.cpu().numpy().tobytes())
+        if engine is None:  # TensorRT logs and returns None rather than raising
+            detail = " | ".join(logger.take_errors()) or "no reason given"
+            raise RuntimeUnavailableError(f"TensorRT could not load engine {meta.name}: {detail}")
+        loaded = _CACHE[meta.engine_id] = _Loaded(engine)
+        return loaded
+
+
+def execute(
+    meta: EngineMetadata, blob: torch.Tensor, inputs: Sequence[torch.Tensor]
+) -> list[torch.Tensor]:
+    """Run the engine on CUDA tensors, on the current torch CUDA stream."""
+    device = _usable_device(meta, inputs)
+    check_inputs(meta, inputs)
+    loaded = _load(meta, blob)
+    with loaded.lock, torch.cuda.device(device):
+        ctx = loaded.context
+        keep = [t.contiguous() for t in inputs]
+        for t, b in zip(keep, meta.inputs, strict=True):
+            ctx.set_input_shape(b.name, tuple(t.shape))
+            ctx.set_tensor_address(b.name, t.data_ptr())
+        outputs = []
+        for b in meta.outputs:
+            shape = tuple(ctx.get_tensor_shape(b.name))
+            out = torch.empty(shape, dtype=b.torch_dtype, device=device)
+            ctx.set_tensor_address(b.name, out.data_ptr())
+            outputs.append(out)
+        stream = torch.cuda.current_stream(device)
+        if not ctx.execute_async_v3(stream.cuda_stream):
+            raise RuntimeUnavailableError(f"TensorRT failed to enqueue engine {meta.name}")
+        # The input copies must outlive the launch: tie them to the stream.
+        for t in keep:
+            t.record_stream(stream)
+    return outputs

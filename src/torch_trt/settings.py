@@ -1,0 +1,120 @@
+"""Compile settings: one frozen, validated dataclass shared by every frontend.
+
+Example:
+    >>> from torch_trt import CompileSettings
+    >>> s = CompileSettings.from_kwargs(min_block_size=3, runtime="reference")
+    >>> s.min_block_size
+    3
+    >>> CompileSettings.from_kwargs(min_blok_size=3)
+    Traceback (most recent call last):
+    TypeError: unknown compile option 'min_blok_size'; did you mean 'min_block_size'?
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Literal
+
+import torch
+
+Runtime = Literal["tensorrt", "reference"]
+_RUNTIMES = ("tensorrt", "reference")
+
+
+def _default_workspace() -> int:
+    return 1 << 30
+
+
+@dataclasses.dataclass(frozen=True)
+class CompileSettings:
+    """Options of a compile.
+
+    Args:
+        min_block_size: smallest number of convertible compute nodes worth an engine; smaller
+            regions stay in PyTorch with reason ``block too small``.
+        torch_executed_ops: ops (``OpOverload``, ``OpOverloadPacket`` or their string names such as
+            ``"aten.relu.default"`` or ``"aten.relu"``) that must stay in PyTorch.
+        require_full_compilation: raise :class:`UnsupportedOperatorError` listing every node that
+            cannot run in TensorRT instead of falling back.
+        fallback_on_build_failure: when TensorRT refuses to build a region, keep it in PyTorch
+            (reason ``build failed``) instead of raising :class:`EngineBuildError`.
+        runtime: ``"tensorrt"`` runs engines on a GPU; ``"reference"`` evaluates each network with
+            PyTorch ops (any device, no GPU needed) to check numerics.
+        workspace_size: builder workspace memory limit in bytes.
+        optimization_level: TensorRT builder optimization level, 0..5.
+        progress: a callable ``(phase, step, total)`` called during engine builds, or ``None``.
+        debug: keep the graph after every stage on the report for inspection.
+    """
+
+    min_block_size: int = 5
+    torch_executed_ops: frozenset[str] = frozenset()
+    require_full_compilation: bool = False
+    fallback_on_build_failure: bool = False
+    runtime: Runtime = "tensorrt"
+    workspace_size: int = dataclasses.field(default_factory=_default_workspace)
+    optimization_level: int = 3
+    progress: Callable[[str, int, int], None] | None = None
+    debug: bool = False
+
+    def __post_init__(self) -> None:
+        _check_int("min_block_size", self.min_block_size, 1)
+        _check_int("workspace_size", self.workspace_size, 0)
+        _check_int("optimization_level", self.optimization_level, 0, 5)
+        if self.runtime not in _RUNTIMES:
+            raise ValueError(f"runtime must be one of {_RUNTIMES}, got {self.runtime!r}")
+        if self.progress is not None and not callable(self.progress):
+            raise TypeError(f"progress must be callable or None, got {type(self.progress)}")
+        for flag in ("require_full_compilation", "fallback_on_build_failure", "debug"):
+            if not isinstance(getattr(self, flag), bool):
+                raise TypeError(f"{flag} must be a bool, got {getattr(self, flag)!r}")
+        object.__setattr__(
+            self, "torch_executed_ops", frozenset(_op_names(self.torch_executed_ops))
+        )
+
+    @classmethod
+    def from_kwargs(cls, **kwargs: Any) -> CompileSettings:
+        """Build settings from keyword options; an unknown option is a ``TypeError``."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        for key in kwargs:
+            if key not in names:
+                close = difflib.get_close_matches(key, names, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else f"; valid options: {names}"
+                raise TypeError(f"unknown compile option {key!r}{hint}")
+        return cls(**kwargs)
+
+    def excludes(self, target: object) -> bool:
+        """True when the user asked for ``target`` (an ATen op) to run in PyTorch."""
+        name = op_name(target)
+        return name in self.torch_executed_ops or name.rsplit(".", 1)[0] in self.torch_executed_ops
+
+
+def op_name(target: object) -> str:
+    """``aten.add.Tensor`` style name of an op overload or packet."""
+    if isinstance(target, torch._ops.OpOverload):
+        ns = target.namespace
+        return f"{ns}.{target._schema.name.split('::')[-1]}.{target._overloadname}"
+    if isinstance(target, torch._ops.OpOverloadPacket):
+        return f"{target._qualified_op_name.replace('::', '.')}"
+    return str(target)
+
+
+def _op_names(ops: Iterable[object] | Mapping[object, object]) -> list[str]:
+    if isinstance(ops, str):
+        raise TypeError("torch_executed_ops must be a collection of ops, not a single string")
+    names = []
+    for op in ops:
+        name = op if isinstance(op, str) else op_name(op)
+        if not isinstance(op, str | torch._ops.OpOverload | torch._ops.OpOverloadPacket):
+            raise TypeError(f"torch_executed_ops entries must be ATen ops or names, got {op!r}")
+        names.append(name.removeprefix("torch.ops."))
+    return names
+
+
+def _check_int(name: str, value: object, lo: int, hi: int | None = None) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < lo or (hi is not None and value > hi):
+        bound = f"in [{lo}, {hi}]" if hi is not None else f">= {lo}"
+        raise ValueError(f"{name} must be {bound}, got {value}")

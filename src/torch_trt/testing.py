@@ -1,0 +1,139 @@
+"""Checks for converters and models, shared by our tests and usable by yours.
+
+``check_conversion(module, inputs)`` compiles with ``runtime="reference"``, asserts that every
+node landed in one engine (the engine built) and that the reference runtime matches eager under
+the tolerance policy:
+
+* fp32: relative error below 1e-4 (max abs error over max abs eager value);
+* fp16/bf16: the compiled result is no further from an fp64 eager reference than
+  ``LOW_PRECISION_SLACK`` times fp16/bf16 eager's own distance (plus one ulp of the dtype).
+
+Example:
+    >>> from torch_trt.testing import check_conversion
+    >>> check_conversion(torch.nn.ReLU(), [torch.randn(4, 4)], ops=[torch.ops.aten.relu.default])
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from torch_trt.report import Report, report
+from torch_trt.settings import op_name
+
+FP32_RTOL = 1e-4
+LOW_PRECISION_SLACK = 2.0
+
+
+@dataclasses.dataclass
+class ConversionCheck:
+    """What :func:`check_conversion` found, for further assertions."""
+
+    compiled: torch.nn.Module
+    report: Report
+    outputs: list[torch.Tensor]
+    expected: list[torch.Tensor]
+
+
+def rel_error(got: torch.Tensor, want: torch.Tensor) -> float:
+    """max |got - want| / max |want| (denominator at least 1e-6), computed in fp64."""
+    g, w = got.detach().double(), want.detach().double()
+    if g.shape != w.shape:
+        raise AssertionError(f"shape {tuple(g.shape)} != expected {tuple(w.shape)}")
+    if w.numel() == 0:
+        return 0.0
+    both_nan = torch.isnan(g) & torch.isnan(w)
+    g, w = torch.where(both_nan, 0, g), torch.where(both_nan, 0, w)
+    return float((g - w).abs().max() / w.abs().max().clamp_min(1e-6))
+
+
+def _flatten(x: Any) -> list[torch.Tensor]:
+    if isinstance(x, torch.Tensor):
+        return [x]
+    if isinstance(x, list | tuple):
+        return [t for item in x for t in _flatten(item)]
+    if isinstance(x, dict):
+        return [t for v in x.values() for t in _flatten(v)]
+    return []
+
+
+def _to_fp64(x: Any) -> Any:
+    if isinstance(x, torch.Tensor) and x.is_floating_point():
+        return x.double()
+    return x
+
+
+def assert_close(got: torch.Tensor, want: torch.Tensor, fp64: torch.Tensor | None) -> None:
+    """Apply the tolerance policy (see module docstring) to one output."""
+    if got.dtype != want.dtype:
+        raise AssertionError(f"dtype {got.dtype} != expected {want.dtype}")
+    if not want.is_floating_point():
+        if not torch.equal(got.cpu(), want.cpu()):
+            raise AssertionError(f"integer/bool outputs differ:\n{got}\n!=\n{want}")
+        return
+    if want.dtype == torch.float32 or fp64 is None:
+        err = rel_error(got, want)
+        if err >= FP32_RTOL:
+            raise AssertionError(f"relative error {err:.3g} >= {FP32_RTOL}")
+        return
+    eager_err = rel_error(want, fp64)
+    err = rel_error(got, fp64)
+    ulp = float(torch.finfo(want.dtype).eps)
+    if err > LOW_PRECISION_SLACK * eager_err + ulp:
+        raise AssertionError(
+            f"{want.dtype} error vs fp64 {err:.3g} > {LOW_PRECISION_SLACK} x eager's {eager_err:.3g}"
+        )
+
+
+def check_conversion(
+    module: torch.nn.Module,
+    inputs: Sequence[Any],
+    *,
+    ops: Sequence[torch._ops.OpOverload] = (),
+    min_block_size: int = 1,
+    **settings: Any,
+) -> ConversionCheck:
+    """Compile with the reference runtime; assert one engine, no fallback, eager-equal outputs.
+
+    Args:
+        module: the module to compile (put it in eval mode yourself if it matters).
+        inputs: example inputs; also the inputs the comparison runs on.
+        ops: ATen overloads that must appear in the lowered graph and land in the engine.
+        min_block_size: forwarded to compile (default 1: a single op is worth an engine here).
+        **settings: more compile settings.
+    """
+    import torch_trt
+
+    module = module.eval()
+    compiled = torch_trt.dynamo.compile(
+        module, list(inputs), min_block_size=min_block_size, runtime="reference", **settings
+    )
+    rep = report(compiled)
+    if rep.fallbacks:
+        lines = [f"{p.node} {p.op}: {p.reason} {p.detail}" for p in rep.fallbacks]
+        raise AssertionError("nodes fell back to PyTorch:\n" + "\n".join(lines))
+    if rep.engines != 1:
+        raise AssertionError(f"expected one engine, got {rep.engines}")
+    landed = {p.op for p in rep.placements if p.engine is not None}
+    for op in ops:
+        if op_name(op) not in landed:
+            raise AssertionError(f"{op_name(op)} is not in the engine; engine ops: {sorted(landed)}")
+    with torch.no_grad():
+        expected = _flatten(module(*inputs))
+        outputs = _flatten(compiled(*inputs))
+        low = any(t.dtype in (torch.float16, torch.bfloat16) for t in expected)
+        fp64: list[Any] = [None] * len(expected)
+        if low:
+            fp64 = _flatten(copy.deepcopy(module).double()(*map(_to_fp64, inputs)))
+    if len(outputs) != len(expected):
+        raise AssertionError(f"{len(outputs)} outputs, expected {len(expected)}")
+    for i, (g, w, r) in enumerate(zip(outputs, expected, fp64, strict=True)):
+        try:
+            assert_close(g, w, r)
+        except AssertionError as e:
+            raise AssertionError(f"output {i}: {e}") from None
+    return ConversionCheck(compiled, rep, outputs, expected)
