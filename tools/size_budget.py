@@ -22,9 +22,8 @@ def main() -> int:
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno:
                 length = node.end_lineno - node.lineno + 1
                 if length > FUNCTION_LINES:
-                    problems.append(
-                        f"{path}:{node.lineno} {node.name}: {length} lines (budget {FUNCTION_LINES})"
-                    )
+                    where = f"{path}:{node.lineno} {node.name}"
+                    problems.append(f"{where}: {length} lines (budget {FUNCTION_LINES})")
     for p in problems:
         print(p)
     print(f"size budget: {len(problems)} problem(s)")

@@ -6,7 +6,7 @@ monitor. A refused build raises :class:`EngineBuildError` carrying TensorRT's ow
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from typing import Any
 
 from torch_trt import _trt
@@ -17,8 +17,9 @@ from torch_trt.settings import CompileSettings
 
 def _progress_monitor(settings: CompileSettings) -> Any:
     trt = _trt.load()
-    report = settings.progress
-    assert report is not None
+    progress = settings.progress
+    assert progress is not None
+    report: Callable[[str, int, int], None] = progress
 
     class _Monitor(trt.IProgressMonitor):  # type: ignore[misc,name-defined]
         def __init__(self) -> None:
@@ -54,12 +55,10 @@ def build_engine(network: Network, settings: CompileSettings, name: str) -> byte
     if settings.progress is not None:
         monitor = _progress_monitor(settings)
         config.progress_monitor = monitor
-    start = time.perf_counter()
     blob = network.builder.build_serialized_network(network.net, config)
     errors = network.logger.take_errors()
     if blob is None:
         detail = " | ".join(errors) or "TensorRT gave no reason"
         raise EngineBuildError(f"TensorRT could not build engine {name}: {detail}")
     del monitor
-    _ = time.perf_counter() - start
     return bytes(memoryview(blob))

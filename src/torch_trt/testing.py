@@ -85,7 +85,8 @@ def assert_close(got: torch.Tensor, want: torch.Tensor, fp64: torch.Tensor | Non
     ulp = float(torch.finfo(want.dtype).eps)
     if err > LOW_PRECISION_SLACK * eager_err + ulp:
         raise AssertionError(
-            f"{want.dtype} error vs fp64 {err:.3g} > {LOW_PRECISION_SLACK} x eager's {eager_err:.3g}"
+            f"{want.dtype} error vs fp64 {err:.3g} > "
+            f"{LOW_PRECISION_SLACK} x eager's {eager_err:.3g}"
         )
 
 
@@ -121,7 +122,9 @@ def check_conversion(
     landed = {p.op for p in rep.placements if p.engine is not None}
     for op in ops:
         if op_name(op) not in landed:
-            raise AssertionError(f"{op_name(op)} is not in the engine; engine ops: {sorted(landed)}")
+            raise AssertionError(
+                f"{op_name(op)} is not in the engine; engine ops: {sorted(landed)}"
+            )
     with torch.no_grad():
         expected = _flatten(module(*inputs))
         outputs = _flatten(compiled(*inputs))

@@ -39,6 +39,7 @@ class Network:
 class _NetworkInterpreter(fx.Interpreter):
     def __init__(self, gm: fx.GraphModule, ctx: ConversionContext) -> None:
         super().__init__(gm, garbage_collect_values=True)
+        self.extra_traceback = False  # our errors already name the node
         self.ctx = ctx
         self.input_names: list[str] = []
         self.output_names: list[str] = []

@@ -86,8 +86,10 @@ def _convert_and_build(part: Partition, name: str, s: CompileSettings, rep: Repo
     try:
         with rep.stage("convert"):
             network = convert_module(sub)
+        before = rep.stage_seconds.get("build", 0.0)
         with rep.stage("build"):
             engine = build_engine(network, s, name)
+        build_seconds = rep.stage_seconds["build"] - before
         reference = None
         if s.runtime == "reference":
             from torch_trt.runtime.reference import read_network
@@ -112,7 +114,7 @@ def _convert_and_build(part: Partition, name: str, s: CompileSettings, rep: Repo
     with rep.stage("assemble"):
         splice_engine(part.gm, BuiltRegion(name, network, engine, reference), s.runtime)
     rep.layer_to_node[name] = network.layer_to_node
+    in_engine = sum(1 for n in nodes if n in part.placements)
     rep.engine_info.append(
-        EngineInfo(name, sum(1 for n in nodes if n in part.placements), network.net.num_layers,
-                   len(engine), rep.stage_seconds.get("build", 0.0))
+        EngineInfo(name, in_engine, network.net.num_layers, len(engine), build_seconds)
     )

@@ -45,18 +45,15 @@ _DROP = {
 
 def decomposition_table() -> dict[Any, Any]:
     """torch.export's core-ATen table without the ops in :data:`KEEP_WHOLE`."""
-    table = torch.export.default_decompositions()
+    table: dict[Any, Any] = dict(torch.export.default_decompositions().items())  # type: ignore[no-untyped-call]
     for op in KEEP_WHOLE:
         table.pop(op, None)
-    return dict(table.items())
+    return table
 
 
 def lower(ep: torch.export.ExportedProgram) -> fx.GraphModule:
     """Decompose, unlift parameters into ``get_attr`` nodes, clean up and fold constants."""
-    table = torch.export.default_decompositions()
-    for op in KEEP_WHOLE:
-        table.pop(op, None)
-    ep = ep.run_decompositions(table)
+    ep = ep.run_decompositions(decomposition_table())
     gm = ep.module()
     assert isinstance(gm, fx.GraphModule)
     gm = remove_noops(gm)
@@ -111,7 +108,7 @@ def fold_constants(gm: fx.GraphModule) -> fx.GraphModule:
         elif _is_foldable(node, constant):
             args, kwargs = fx.node.map_arg((node.args, node.kwargs), lambda n: values[n])
             with torch.no_grad():
-                values[node] = node.target(*args, **kwargs)  # type: ignore[operator]
+                values[node] = node.target(*args, **kwargs)
             constant.add(node)
     count = 0
     for node in list(gm.graph.nodes):

@@ -104,7 +104,9 @@ def partition(gm: fx.GraphModule, settings: CompileSettings) -> Partition:
             for n in nodes:
                 if _is_compute(n):
                     placements[n.name].reason = Reason.BLOCK_TOO_SMALL
-                    placements[n.name].detail = (
+                    placements[
+                        n.name
+                    ].detail = (
                         f"region of {size} node(s) < min_block_size={settings.min_block_size}"
                     )
             continue

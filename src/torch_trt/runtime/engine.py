@@ -73,7 +73,9 @@ class EngineMetadata:
                     f"engine metadata format {version} is not supported by this torch-trt "
                     f"(expects {FORMAT_VERSION}); recompile the model"
                 )
-            raw["inputs"] = tuple(Binding(b["name"], b["dtype"], tuple(b["shape"])) for b in raw["inputs"])
+            raw["inputs"] = tuple(
+                Binding(b["name"], b["dtype"], tuple(b["shape"])) for b in raw["inputs"]
+            )
             raw["outputs"] = tuple(
                 Binding(b["name"], b["dtype"], tuple(b["shape"])) for b in raw["outputs"]
             )
@@ -113,7 +115,8 @@ def _usable_device(meta: EngineMetadata, inputs: Sequence[torch.Tensor]) -> torc
     devices = {t.device for t in inputs}
     if any(d.type != "cuda" for d in devices) or len(devices) > 1:
         raise InputShapeError(
-            f"engine {meta.name}: inputs must all be on one CUDA device, got {sorted(map(str, devices))}"
+            f"engine {meta.name}: inputs must all be on one CUDA device, "
+            f"got {sorted(map(str, devices))}"
         )
     device = next(iter(devices)) if devices else torch.device("cuda", torch.cuda.current_device())
     cc = torch.cuda.get_device_capability(device)

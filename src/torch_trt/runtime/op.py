@@ -11,6 +11,7 @@ import functools
 
 import torch
 
+from torch_trt.errors import EngineFormatError
 from torch_trt.runtime import engine as _engine
 from torch_trt.runtime.engine import EngineMetadata
 
@@ -50,7 +51,7 @@ def execute_engine(
     meta = parse_metadata(metadata)
     if meta.runtime == "reference":
         if reference is None:
-            raise _engine.EngineFormatError(
+            raise EngineFormatError(
                 f"engine {meta.name} asks for the reference runtime but carries no program"
             )
         outs = _reference_run(meta, reference, inputs)

@@ -1,0 +1,94 @@
+"""CompileSettings and Input: validation and messages."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import torch_trt
+from torch_trt import CompileSettings, Input
+
+
+def test_unknown_option_names_closest() -> None:
+    """An unknown option is a TypeError naming it and the closest valid option."""
+    with pytest.raises(
+        TypeError, match=r"unknown compile option 'min_blok_size'.*'min_block_size'"
+    ):
+        CompileSettings.from_kwargs(min_blok_size=3)
+
+
+def test_unknown_option_through_compile() -> None:
+    """dynamo.compile refuses unknown options before doing any work."""
+    with pytest.raises(TypeError, match=r"'runtme'.*'runtime'"):
+        torch_trt.dynamo.compile(torch.nn.ReLU(), [torch.randn(2)], runtme="reference")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"min_block_size": 0}, ValueError, "min_block_size must be >= 1, got 0"),
+        ({"min_block_size": "3"}, TypeError, "min_block_size must be an int"),
+        ({"optimization_level": 9}, ValueError, r"optimization_level must be in \[0, 5\]"),
+        ({"runtime": "gpu"}, ValueError, "runtime must be one of"),
+        ({"progress": 3}, TypeError, "progress must be callable"),
+        ({"debug": 1}, TypeError, "debug must be a bool"),
+        ({"torch_executed_ops": "aten.relu"}, TypeError, "not a single string"),
+        ({"torch_executed_ops": [3]}, TypeError, "must be ATen ops or names"),
+    ],
+)
+def test_invalid_values(kwargs: dict[str, object], error: type[Exception], message: str) -> None:
+    """Each invalid setting value raises with a message saying what is allowed."""
+    with pytest.raises(error, match=message):
+        CompileSettings.from_kwargs(**kwargs)
+
+
+def test_settings_are_frozen() -> None:
+    """Settings cannot be changed after validation."""
+    s = CompileSettings()
+    with pytest.raises(AttributeError):
+        s.min_block_size = 2  # type: ignore[misc]
+
+
+def test_torch_executed_ops_accepts_ops_and_names() -> None:
+    """Overloads, packets and names all exclude the op; other ops are not excluded."""
+    aten = torch.ops.aten
+    s = CompileSettings(
+        torch_executed_ops=frozenset({aten.relu.default, aten.add, "aten.mul.Tensor"})
+    )
+    assert s.excludes(aten.relu.default)
+    assert s.excludes(aten.add.Tensor) and s.excludes(aten.add.Scalar)
+    assert s.excludes(aten.mul.Tensor) and not s.excludes(aten.mul.Scalar)
+    assert not s.excludes(aten.sub.Tensor)
+
+
+def test_input_static_shape() -> None:
+    """A static Input keeps shape and dtype and makes a matching example tensor."""
+    spec = Input((2, 3), torch.int64, name="ids")
+    assert spec.shape == (2, 3) and spec.dtype == torch.int64 and spec.name == "ids"
+    ex = spec.example()
+    assert ex.shape == (2, 3) and ex.dtype == torch.int64
+    assert Input.from_tensor(torch.zeros(4, 1)) == Input((4, 1))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"shape": (2, -1)}, ValueError, "non-negative ints"),
+        ({"shape": (2,), "dtype": torch.float64}, TypeError, "TensorRT has no float64"),
+        ({}, TypeError, "Input needs a shape"),
+        ({"min_shape": (1,), "opt_shape": (2,), "max_shape": (3,)}, NotImplementedError, "ranges"),
+    ],
+)
+def test_input_errors(kwargs: dict[str, object], error: type[Exception], message: str) -> None:
+    """Bad Input specs raise with a message that says what to do."""
+    with pytest.raises(error, match=message):
+        Input(**kwargs)  # type: ignore[arg-type]
+
+
+def test_compile_with_input_specs() -> None:
+    """Input specs stand in for example tensors."""
+    compiled = torch_trt.dynamo.compile(
+        torch.nn.ReLU(), [Input((2, 3))], runtime="reference", min_block_size=1
+    )
+    x = torch.randn(2, 3)
+    assert torch.equal(compiled(x), torch.relu(x))
