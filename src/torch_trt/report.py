@@ -111,18 +111,23 @@ class Report:
 
     def __str__(self) -> str:
         lines = [self.summary(), ""]
-        lines.append(f"{'engine':<10} {'nodes':>6} {'layers':>7} {'size (KB)':>10} {'build (s)':>10}")
+        lines.append(
+            f"{'engine':<10} {'nodes':>6} {'layers':>7} {'size (KB)':>10} {'build (s)':>10}"
+        )
         for e in self.engine_info:
             lines.append(
                 f"{e.name:<10} {e.nodes:>6} {e.layers:>7} {e.size_bytes / 1e3:>10.1f} "
                 f"{e.build_seconds:>10.3f}"
             )
-        lines += ["", f"{'node':<32} {'op':<36} placement"]
+        lines += ["", f"{'node':<40} {'op':<36} placement"]
         for p in self.placements:
             where = p.engine or f"pytorch: {p.reason.value if p.reason else '?'}"
             detail = f" ({p.detail})" if p.detail and p.engine is None else ""
-            lines.append(f"{p.node[:32]:<32} {p.op[:36]:<36} {where}{detail}")
-        lines += ["", "stage seconds: " + ", ".join(f"{k} {v:.3f}" for k, v in self.stage_seconds.items())]
+            lines.append(f"{p.node[:40]:<40} {p.op[:36]:<36} {where}{detail}")
+        lines += [
+            "",
+            "stage seconds: " + ", ".join(f"{k} {v:.3f}" for k, v in self.stage_seconds.items()),
+        ]
         return "\n".join(lines)
 
 

@@ -12,11 +12,11 @@ aten = torch.ops.aten
 
 
 class Chain(torch.nn.Module):
-    """relu -> add -> sin (no converter) -> relu -> mul -> sub -> relu."""
+    """relu -> add -> opaque (no converter) -> relu -> mul -> sub -> relu."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = torch.relu(x) + 1.0
-        y = torch.sin(y)
+        y = torch.ops.torch_trt_test.opaque(y)
         return torch.relu(y) * 2.0 - 1.0
 
 
@@ -29,10 +29,10 @@ def test_unsupported_node_splits_regions() -> None:
     compiled = _compile(min_block_size=1)
     rep = torch_trt.report(compiled)
     assert rep.engines == 2
-    sin = rep.placement("sin")
-    assert sin.engine is None and sin.reason is Reason.NO_CONVERTER
-    assert "aten.sin.default" in sin.detail
-    assert [p.node for p in rep.fallbacks] == ["sin"]
+    opq = rep.placement("opaque")
+    assert opq.engine is None and opq.reason is Reason.NO_CONVERTER
+    assert "torch_trt_test.opaque.default" in opq.detail
+    assert [p.node for p in rep.fallbacks] == ["opaque"]
     x = torch.randn(3, 4)
     assert torch.allclose(compiled(x), Chain()(x))
 
@@ -41,7 +41,7 @@ def test_min_block_size_leaves_small_regions() -> None:
     """Regions below min_block_size stay in PyTorch with reason 'block too small'."""
     compiled = _compile(min_block_size=3)
     rep = torch_trt.report(compiled)
-    assert rep.engines == 1  # relu, mul, sub after sin
+    assert rep.engines == 1  # relu, mul, sub after opaque
     for name in ("relu", "add"):
         p = rep.placement(name)
         assert p.reason is Reason.BLOCK_TOO_SMALL
@@ -81,7 +81,7 @@ def test_require_full_compilation_lists_every_node() -> None:
         _compile(require_full_compilation=True, torch_executed_ops={aten.mul.Tensor})
     msg = str(info.value)
     assert "2 node(s) cannot run in TensorRT" in msg
-    assert "sin (aten.sin.default): no converter" in msg
+    assert "opaque (torch_trt_test.opaque.default): no converter" in msg
     assert "mul (aten.mul.Tensor): user excluded" in msg
 
 
@@ -103,7 +103,7 @@ def test_shared_weight_used_inside_and_outside() -> None:
             self.w = torch.nn.Parameter(torch.randn(3, 4))
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return torch.relu(x * self.w) + torch.sin(self.w * x)
+            return torch.relu(x * self.w) + torch.ops.torch_trt_test.opaque(self.w * x)
 
     compiled = torch_trt.dynamo.compile(
         M(),
