@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from torch_trt.runtime.reference.data import Args, need
 from torch_trt.runtime.reference.heavy_nn import compute_dtype
 from torch_trt.runtime.reference.program import (
     LayerRecord,
@@ -30,16 +31,6 @@ from torch_trt.runtime.reference.program import (
     evaluator,
     layer_kind,
 )
-
-Args = list[torch.Tensor | None]
-
-
-def _need(record: LayerRecord, inputs: Args, i: int) -> torch.Tensor:
-    x = inputs[i] if i < len(inputs) else None
-    if x is None:
-        raise ReferenceError(f"layer {record.name!r} ({record.type}): input {i} is not set")
-    return x
-
 
 # --- MATRIX_MULTIPLY --------------------------------------------------------------------------
 
@@ -57,7 +48,7 @@ def evaluate_matrix_multiply(record: LayerRecord, inputs: Args) -> list[torch.Te
     TRANSPOSE swaps an operand's last two dims; VECTOR makes its last dim a vector and the rest
     batch, and the vector's dim is absent from the result.
     """
-    a, b = _need(record, inputs, 0), _need(record, inputs, 1)
+    a, b = need(inputs, 0, record), need(inputs, 1, record)
     op0, op1 = record.attrs["op0"], record.attrs["op1"]
     dtype = compute_dtype(a)
     a, b = a.to(dtype), b.to(dtype)
@@ -95,7 +86,7 @@ def read_einsum(layer: Any) -> dict[str, Any]:
 @evaluator("EINSUM")
 def evaluate_einsum(record: LayerRecord, inputs: Args) -> list[torch.Tensor]:
     """``torch.einsum`` of the inputs (same letter semantics, implicit output in sorted order)."""
-    xs = [_need(record, inputs, i) for i in range(len(inputs))]
+    xs = [need(inputs, i, record) for i in range(len(inputs))]
     dtype = compute_dtype(xs[0])
     y = torch.einsum(record.attrs["equation"], *[x.to(dtype) for x in xs])
     return [y.to(record.output_dtypes[0])]
@@ -123,7 +114,7 @@ def evaluate_normalization(record: LayerRecord, inputs: Args) -> list[torch.Tens
     the statistics span a group's channels and the axes. v2 scale/bias are per channel
     (1, C, 1, …); v1 scale/bias are per group (1, G, 1, …) and apply to every channel of a group.
     """
-    x, scale, bias = (_need(record, inputs, i) for i in range(3))
+    x, scale, bias = (need(inputs, i, record) for i in range(3))
     a = record.attrs
     dtype = compute_dtype(x)
     x, scale, bias = x.to(dtype), scale.to(dtype), bias.to(dtype)
@@ -217,7 +208,7 @@ def evaluate_attention_input(record: LayerRecord, inputs: Args) -> list[torch.Te
     A bool mask keeps positions where it is True; a float mask is added to Q·Kᵀ. Causal kinds
     keep j ≤ i (UPPER_LEFT) or j ≤ i + s_kv − s_q (LOWER_RIGHT). norm_op NONE skips the softmax.
     """
-    q, k, v = (_need(record, inputs, i) for i in range(3))
+    q, k, v = (need(inputs, i, record) for i in range(3))
     _check_attention(record, q, k)
     a = record.attrs
     dtype = compute_dtype(q)
@@ -244,4 +235,4 @@ def evaluate_attention_input(record: LayerRecord, inputs: Args) -> list[torch.Te
 @evaluator("ATTENTION_OUTPUT")
 def evaluate_attention_output(record: LayerRecord, inputs: Args) -> list[torch.Tensor]:
     """The attention result computed by the ATTENTION_INPUT layer, passed through."""
-    return [_need(record, inputs, 0).to(record.output_dtypes[0])]
+    return [need(inputs, 0, record).to(record.output_dtypes[0])]

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from torch_trt.runtime.reference.data import Args, need
 from torch_trt.runtime.reference.heavy_nn import compute_dtype
 from torch_trt.runtime.reference.program import (
     LayerRecord,
@@ -32,16 +33,6 @@ from torch_trt.runtime.reference.program import (
     layer_kind,
     weights_tensor,
 )
-
-Args = list[torch.Tensor | None]
-
-
-def _need(record: LayerRecord, inputs: Args, i: int) -> torch.Tensor:
-    x = inputs[i] if i < len(inputs) else None
-    if x is None:
-        raise ReferenceError(f"layer {record.name!r} ({record.type}): input {i} is not set")
-    return x
-
 
 # --- RESIZE -----------------------------------------------------------------------------------
 
@@ -144,7 +135,7 @@ def _resize_dim(a: dict[str, Any], x: torch.Tensor, dim: int, n_out: int) -> tor
 @evaluator("RESIZE")
 def evaluate_resize(record: LayerRecord, inputs: Args) -> list[torch.Tensor]:
     """Interpolate every dim whose size changes, one dim at a time."""
-    x = _need(record, inputs, 0)
+    x = need(inputs, 0, record)
     out_shape = _output_shape(record, x, inputs)
     if len(out_shape) != x.dim():
         raise ReferenceError(f"layer {record.name!r}: resize shape {out_shape} for rank {x.dim()}")
@@ -169,7 +160,7 @@ def read_parametric_relu(layer: Any) -> dict[str, Any]:
 @evaluator("PARAMETRIC_RELU")
 def evaluate_parametric_relu(record: LayerRecord, inputs: Args) -> list[torch.Tensor]:
     """x where x ≥ 0, else slope·x; slopes broadcast from equal rank."""
-    x, slope = _need(record, inputs, 0), _need(record, inputs, 1)
+    x, slope = need(inputs, 0, record), need(inputs, 1, record)
     y = torch.where(x >= 0, x, x * slope)
     return [y.to(record.output_dtypes[0])]
 
@@ -196,7 +187,7 @@ def evaluate_scale(record: LayerRecord, inputs: Args) -> list[torch.Tensor]:
     CHANNEL weights run along ``channel_axis``; ELEMENTWISE weights cover the dims from
     ``channel_axis`` on. Empty weights default to scale 1, shift 0, power 1.
     """
-    x = _need(record, inputs, 0)
+    x = need(inputs, 0, record)
     a = record.attrs
     dtype = compute_dtype(x)
     axis = a["channel_axis"]
