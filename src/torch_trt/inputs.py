@@ -61,9 +61,11 @@ class Input:
         if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in dims):
             raise ValueError(f"Input shape must be non-negative ints, got {tuple(shape)}")
         if dtype not in _DTYPES:
-            hint = " (TensorRT has no float64; cast the model to float32)" if dtype in (
-                torch.float64,
-            ) else ""
+            hint = (
+                " (TensorRT has no float64; cast the model to float32)"
+                if dtype in (torch.float64,)
+                else ""
+            )
             raise TypeError(f"Input dtype {dtype} is not supported{hint}; use one of {_DTYPES}")
         self.shape: tuple[int, ...] = dims
         self.dtype = dtype

@@ -163,9 +163,9 @@ class ConversionContext:
     def elementwise(self, a: Any, b: Any, op: str) -> Any:
         """``a <op> b`` for two ITensors of one dtype (ranks are broadcast here)."""
         a, b = self.broadcast(a, b)
-        return self.net.add_elementwise(a, b, getattr(self.trt.ElementWiseOperation, op)).get_output(
-            0
-        )
+        return self.net.add_elementwise(
+            a, b, getattr(self.trt.ElementWiseOperation, op)
+        ).get_output(0)
 
     def unary(self, t: Any, op: str) -> Any:
         """``op(t)`` with an IUnaryLayer."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -179,3 +180,10 @@ def arg_val(node: fx.Node, name: str) -> Any:
     if isinstance(value, fx.Node):
         return value.meta.get("val")
     return value
+
+
+def extra_outputs_used(node: fx.Node) -> bool:
+    """Whether a multi-output node has a user of any output but output 0."""
+    if not isinstance(node.meta.get("val"), list | tuple):
+        return False
+    return any(not (user.target is operator.getitem and user.args[1] == 0) for user in node.users)
