@@ -1,0 +1,21 @@
+"""Converter families; importing this package registers every converter."""
+
+from __future__ import annotations
+
+from torch_trt.convert.ops import (  # noqa: F401
+    activation,
+    attention,
+    compare,
+    conv,
+    creation,
+    elementwise,
+    index,
+    matmul,
+    norm,
+    pool,
+    reduce,
+    resize,
+    shape,
+    softmax,
+    unary,
+)

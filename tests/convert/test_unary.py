@@ -1,0 +1,114 @@
+"""Unary converters: neg, abs, sign, exp, log, sqrt, rsqrt, reciprocal, trig, erf, rounding."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+import torch
+
+import torch_trt
+from torch_trt.convert.registry import Reason
+from torch_trt.testing import check_conversion
+
+aten = torch.ops.aten
+f16, bf16, i32, i64 = torch.float16, torch.bfloat16, torch.int32, torch.int64
+
+
+class Fn(torch.nn.Module):
+    """Wrap a function of the inputs as a module."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *args: Any) -> Any:
+        return self.fn(*args)
+
+
+def r(*shape: int, dtype: torch.dtype = torch.float32, scale: float = 1.0) -> torch.Tensor:
+    """A small deterministic tensor (floats ~N(0, scale²), ints in [-20, 20))."""
+    g = torch.Generator().manual_seed(sum(shape) + len(shape))
+    if dtype.is_floating_point:
+        return (torch.randn(shape, generator=g) * scale).to(dtype)
+    return torch.randint(-20, 20, shape, generator=g).to(dtype)
+
+
+def pos(*shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """A positive tensor in [0.1, 4.1) for log, sqrt and rsqrt."""
+    g = torch.Generator().manual_seed(sum(shape))
+    return (torch.rand(shape, generator=g) * 4 + 0.1).to(dtype)
+
+
+# Halves and their neighbours, where rounding modes differ.
+HALVES = torch.tensor([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, -0.49, 0.51, 3.7, -3.7, 0.0])
+
+Case = tuple[str, Callable[..., Any], list[torch.Tensor], Sequence[Any]]
+CASES: list[Case] = [
+    ("neg", torch.neg, [r(2, 3)], [aten.neg.default]),
+    ("neg_int64", torch.neg, [r(2, 3, dtype=i64)], [aten.neg.default]),
+    ("neg_fp16", torch.neg, [r(2, 3, dtype=f16)], [aten.neg.default]),
+    ("abs", torch.abs, [r(2, 3, 4)], [aten.abs.default]),
+    ("abs_int8", torch.abs, [r(8, dtype=torch.int8)], [aten.abs.default]),
+    ("abs_int32", torch.abs, [r(8, dtype=i32)], [aten.abs.default]),
+    ("sign", torch.sign, [torch.tensor([-2.0, 0.0, 3.0, -0.1])], [aten.sign.default]),
+    ("sign_int64", torch.sign, [r(8, dtype=i64)], [aten.sign.default]),
+    ("exp", torch.exp, [r(2, 3)], [aten.exp.default]),
+    ("exp_fp16", torch.exp, [r(2, 3, dtype=f16)], [aten.exp.default]),
+    ("exp_int", torch.exp, [r(6, dtype=i32).clamp(-5, 5)], [aten.exp.default]),
+    ("log", torch.log, [pos(2, 3)], [aten.log.default]),
+    ("log_bf16", torch.log, [pos(2, 3, dtype=bf16)], [aten.log.default]),
+    ("sqrt", torch.sqrt, [pos(2, 3)], [aten.sqrt.default]),
+    ("sqrt_int64", torch.sqrt, [r(6, dtype=i64).abs()], [aten.sqrt.default]),
+    ("rsqrt", torch.rsqrt, [pos(2, 3)], [aten.rsqrt.default]),
+    ("rsqrt_fp16", torch.rsqrt, [pos(2, 3, dtype=f16)], [aten.rsqrt.default]),
+    ("reciprocal", torch.reciprocal, [pos(2, 3) - 2.05], [aten.reciprocal.default]),
+    ("reciprocal_int", torch.reciprocal, [torch.tensor([1, -2, 4, 5])], []),
+    ("sin", torch.sin, [r(2, 3, scale=3)], [aten.sin.default]),
+    ("cos", torch.cos, [r(2, 3, scale=3)], [aten.cos.default]),
+    ("cos_fp16", torch.cos, [r(2, 3, dtype=f16)], [aten.cos.default]),
+    ("erf", torch.erf, [r(2, 3)], [aten.erf.default]),
+    ("floor", torch.floor, [HALVES], [aten.floor.default]),
+    ("floor_int", lambda x: torch.floor(x) + 1, [r(6, dtype=i64)], [aten.floor.default]),
+    ("ceil", torch.ceil, [HALVES], [aten.ceil.default]),
+    ("ceil_fp16", torch.ceil, [HALVES.half()], [aten.ceil.default]),
+    ("round", torch.round, [HALVES], [aten.round.default]),
+    ("round_int", lambda x: torch.round(x) * 2, [r(6, dtype=i32)], [aten.round.default]),
+    ("round_decimals", lambda x: torch.round(x, decimals=1), [r(8, scale=5)], []),
+    ("round_decimals_neg", lambda x: torch.round(x, decimals=-1), [r(8, scale=50)], []),
+    ("trunc", torch.trunc, [HALVES], [aten.trunc.default]),
+    ("trunc_fp16", torch.trunc, [HALVES.half()], [aten.trunc.default]),
+]
+
+
+@pytest.mark.parametrize(("fn", "inputs", "ops"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_converts(fn: Callable[..., Any], inputs: list[torch.Tensor], ops: Sequence[Any]) -> None:
+    """The op lands in one engine, the engine builds, and the reference run matches eager."""
+    check_conversion(Fn(fn), inputs, ops=ops)
+
+
+FALLBACKS: list[tuple[str, Callable[..., Any], list[torch.Tensor], str]] = [
+    (
+        "sign_bool",
+        lambda x: torch.ops.aten.sign.default(x),
+        [torch.tensor([True, False])],
+        "TensorRT ABS/NEG/SIGN take floats and int8/32/64",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("fn", "inputs", "detail"), [c[1:] for c in FALLBACKS], ids=[c[0] for c in FALLBACKS]
+)
+def test_falls_back(fn: Callable[..., Any], inputs: list[torch.Tensor], detail: str) -> None:
+    """Unsupported dtypes stay in PyTorch with a reason naming the TensorRT limit."""
+    compiled = torch_trt.dynamo.compile(
+        Fn(fn).eval(), inputs, runtime="reference", min_block_size=1
+    )
+    fallbacks = torch_trt.report(compiled).fallbacks
+    assert any(
+        p.reason == Reason.UNSUPPORTED_ARGUMENTS and detail in p.detail for p in fallbacks
+    ), [(p.node, p.reason, p.detail) for p in fallbacks]
+    with torch.no_grad():
+        assert torch.equal(compiled(*inputs), Fn(fn)(*inputs))
