@@ -1,0 +1,205 @@
+"""Converters: convolution and transposed convolution (``aten.convolution``).
+
+One converter covers 1-D, 2-D and 3-D, grouped, dilated and transposed convolutions. TensorRT
+windows need 2 or 3 spatial dims on a batched input, so conv1d runs as a 2-D convolution with a
+(1, k) kernel between two reshapes, and an unbatched input gets a leading batch dim.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import fx
+
+from torch_trt.convert.context import ConversionContext, trt_dtype
+from torch_trt.convert.registry import arg_val, converter, node_args
+
+aten = torch.ops.aten
+
+# IConvolutionLayer / IDeconvolutionLayer take float tensors only (int32 fails to build).
+_FLOAT = (torch.float32, torch.float16, torch.bfloat16)
+
+
+def _is_constant(node: fx.Node, name: str) -> bool:
+    value = node_args(node)[name]
+    return not isinstance(value, fx.Node) or value.op == "get_attr"
+
+
+def _check_convolution(node: fx.Node) -> str | None:
+    x, w = arg_val(node, "input"), arg_val(node, "weight")
+    if not isinstance(w, torch.Tensor):
+        return "the weight carries no tensor metadata"
+    if x.dtype not in _FLOAT:
+        return f"convolution needs a float input, got {x.dtype}"
+    if w.dtype != x.dtype:
+        return f"weight dtype {w.dtype} differs from input dtype {x.dtype}"
+    nd = w.dim() - 2
+    if nd not in (1, 2, 3):
+        return f"{nd}-D convolution (TensorRT supports 1-D via 2-D, 2-D and 3-D)"
+    if x.dim() not in (nd + 1, nd + 2):
+        return f"rank-{x.dim()} input for a {nd}-D convolution"
+    if arg_val(node, "transposed"):
+        if not _is_constant(node, "weight"):
+            return (
+                "transposed convolution with a non-constant weight (needs constant kernel weights)"
+            )
+        # TensorRT-RTX 1.7.1 fails the build: "Strided & Dilated Deconv are currently not
+        # supported" (checked with stride 2, dilation 2).
+        if max(arg_val(node, "stride")) > 1 and max(arg_val(node, "dilation")) > 1:
+            return "transposed convolution with both stride > 1 and dilation > 1"
+        # Myelin "Could not infer output types" for a bf16 deconvolution, with Weights or a
+        # kernel tensor alike (TensorRT-RTX 1.7.1).
+        if x.dtype == torch.bfloat16:
+            return "bfloat16 transposed convolution (TensorRT cannot build it)"
+    return None
+
+
+def _shape(value: Any) -> tuple[int, ...]:
+    return tuple(value.shape)
+
+
+def _as_2d(ctx: ConversionContext, weight: Any, params: list[list[int]]) -> Any:
+    # conv1d as conv2d: kernel (..., 1, k); every per-dim parameter gets a neutral H entry
+    # (stride 1, padding 0, dilation 1, output_padding 0).
+    for p, neutral in zip(params, (1, 0, 1, 0), strict=True):
+        p.insert(0, neutral)
+    shape = (*_shape(weight)[:2], 1, _shape(weight)[2])
+    if isinstance(weight, torch.Tensor):
+        return weight.reshape(shape)
+    return ctx.reshape(weight, shape)
+
+
+@converter(aten.convolution.default, check=_check_convolution)
+def convert_convolution(
+    ctx: ConversionContext,
+    input: Any,
+    weight: Any,
+    bias: Any,
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+    transposed: bool,
+    output_padding: Sequence[int],
+    groups: int,
+) -> Any:
+    """N-D (transposed) convolution: IConvolutionLayer or IDeconvolutionLayer."""
+    dtype = ctx.out.dtype
+    nd = len(_shape(weight)) - 2
+    params = [_expand(v, nd) for v in (stride, padding, dilation, output_padding)]
+    x = ctx.cast(input, dtype)
+    if len(ctx.shape(x)) == nd + 1:  # unbatched
+        x = ctx.reshape(x, (1, *ctx.shape(x)))
+    if nd == 1:
+        n, c, length = ctx.shape(x)
+        x = ctx.reshape(x, (n, c, 1, length))
+        weight = _as_2d(ctx, weight, params)
+    if transposed:
+        y = _deconvolution(ctx, x, weight, bias, params, groups)
+    else:
+        y = _convolution(ctx, x, weight, bias, params, groups)
+    if ctx.shape(y) != tuple(ctx.out.shape):
+        y = ctx.reshape(y, tuple(ctx.out.shape))
+    return y
+
+
+def _expand(value: Sequence[int], nd: int) -> list[int]:
+    values = list(value)
+    return values * nd if len(values) == 1 else values
+
+
+def _as_weights(value: Any, dtype: torch.dtype) -> bool:
+    # bf16 Weights cannot be read back from the network (the reference runtime needs them), so
+    # bf16 kernels and biases travel as constant tensors (fp32 constant + cast) instead.
+    return isinstance(value, torch.Tensor) and dtype != torch.bfloat16
+
+
+def _kernel(ctx: ConversionContext, weight: Any, dtype: torch.dtype) -> tuple[Any, Any]:
+    """(kernel Weights, kernel ITensor or None); the tensor goes to layer input 1."""
+    if _as_weights(weight, dtype):
+        return ctx.weights(weight, dtype), None
+    return ctx.trt.Weights(trt_dtype(dtype)), ctx.itensor(weight, dtype)
+
+
+def _convolution(
+    ctx: ConversionContext,
+    x: Any,
+    weight: Any,
+    bias: Any,
+    params: list[list[int]],
+    groups: int,
+) -> Any:
+    stride, padding, dilation, _ = params
+    dtype = ctx.out.dtype
+    kernel, kernel_tensor = _kernel(ctx, weight, dtype)
+    const_bias = _as_weights(bias, dtype)
+    bias_w = ctx.weights(bias, dtype) if const_bias else None
+    k_out = _shape(weight)[0]
+    layer = ctx.net.add_convolution_nd(x, k_out, _shape(weight)[2:], kernel, bias_w)
+    if kernel_tensor is not None:
+        layer.set_input(1, kernel_tensor)
+    layer.stride_nd = tuple(stride)
+    layer.padding_nd = tuple(padding)
+    layer.dilation_nd = tuple(dilation)
+    layer.num_groups = groups
+    y = layer.get_output(0)
+    if bias is not None and not const_bias:
+        y = _add_bias(ctx, y, bias)
+    return y
+
+
+def _deconvolution(
+    ctx: ConversionContext,
+    x: Any,
+    weight: Any,
+    bias: Any,
+    params: list[list[int]],
+    groups: int,
+) -> Any:
+    # Torch output = (I-1)S - 2p + DK + output_padding = TensorRT's with pre=p, post=p-op. A
+    # negative post-padding is refused by TensorRT with only an error log, so when op > p the
+    # missing rows are appended as zeros: they lie beyond the full transposed extent and hold
+    # only the bias in torch, so the bias is then added after the padding.
+    stride, padding, dilation, out_pad = params
+    dtype = ctx.out.dtype
+    extra = [max(op - p, 0) for p, op in zip(padding, out_pad, strict=True)]
+    late_bias = bias is not None and (any(extra) or not _as_weights(bias, dtype))
+    bias_w = None if bias is None or late_bias else ctx.weights(bias, dtype)
+    k_out = _shape(weight)[1] * groups
+    kernel, kernel_tensor = _kernel(ctx, weight, dtype)
+    layer = ctx.net.add_deconvolution_nd(x, k_out, _shape(weight)[2:], kernel, bias_w)
+    if kernel_tensor is not None:
+        layer.set_input(1, kernel_tensor)
+    layer.stride_nd = tuple(stride)
+    layer.dilation_nd = tuple(dilation)
+    layer.num_groups = groups
+    layer.pre_padding = tuple(padding)
+    layer.post_padding = tuple(p - op + e for p, op, e in zip(padding, out_pad, extra, strict=True))
+    y = layer.get_output(0)
+    for i, e in enumerate(extra):
+        if e:
+            y = _zero_pad_end(ctx, y, 2 + i, e)
+    if late_bias:
+        y = _add_bias(ctx, y, bias)
+    return y
+
+
+def _zero_pad_end(ctx: ConversionContext, y: Any, dim: int, count: int) -> Any:
+    shape = list(ctx.shape(y))
+    shape[dim] = count
+    zeros = ctx.constant(torch.zeros(shape), ctx.dtype(y))
+    layer = ctx.net.add_concatenation([y, zeros])
+    layer.axis = dim
+    return layer.get_output(0)
+
+
+def _add_bias(ctx: ConversionContext, y: Any, bias: Any) -> Any:
+    # Per-output-channel bias broadcast as (1, K, 1, ...) over an N-C-spatial tensor.
+    rank = len(ctx.shape(y))
+    shape = (1, -1) + (1,) * (rank - 2)
+    if isinstance(bias, torch.Tensor):
+        b = ctx.constant(bias.reshape(shape), ctx.dtype(y))
+    else:
+        b = ctx.reshape(ctx.cast(bias, ctx.dtype(y)), shape)
+    return ctx.elementwise(y, b, "SUM")

@@ -1,0 +1,250 @@
+"""Converters: batch, layer, group and instance normalization.
+
+Inference batch norm folds into a per-channel scale and shift computed on the host (its weights
+and running statistics are constants after lowering). Layer, group and instance norm map to
+TensorRT's INormalizationLayer (``add_normalization_v2``: per-channel affine, biased variance,
+as in torch). The multi-output ATen forms return placeholders for their statistics outputs,
+which the checks guarantee nobody reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import fx
+
+from torch_trt.convert.context import ConversionContext
+from torch_trt.convert.registry import arg_val, converter, extra_outputs_used, node_args
+
+aten = torch.ops.aten
+
+# INormalizationLayer and the folded elementwise form take f32, f16 and bf16.
+_FLOAT = (torch.float32, torch.float16, torch.bfloat16)
+
+
+def _is_constant(node: fx.Node, name: str) -> bool:
+    value = node_args(node)[name]
+    return not isinstance(value, fx.Node) or value.op == "get_attr"
+
+
+def _check_common(node: fx.Node, min_rank: int) -> str | None:
+    x = arg_val(node, "input")
+    if x.dtype not in _FLOAT:
+        return f"normalization needs a float input, got {x.dtype}"
+    if x.dim() < min_rank:
+        return f"rank-{x.dim()} input (needs rank >= {min_rank})"
+    if extra_outputs_used(node):
+        return "the mean/variance outputs are used (only the normalized output is converted)"
+    return None
+
+
+# --- batch norm (inference) -------------------------------------------------------------------
+
+
+def _check_batch_norm(node: fx.Node) -> str | None:
+    args = node_args(node)
+    if args.get("training", False):
+        return "batch norm in training mode (batch statistics)"
+    if args["running_mean"] is None or args["running_var"] is None:
+        return "batch norm without running statistics"
+    for name in ("weight", "bias", "running_mean", "running_var"):
+        if not _is_constant(node, name):
+            return f"batch norm {name} is not a constant (it is folded on the host)"
+    return _check_common(node, 2)
+
+
+def _fold_batch_norm(
+    ctx: ConversionContext, x: Any, weight: Any, bias: Any, mean: Any, var: Any, eps: float
+) -> Any:
+    # y = x * scale + shift, scale = w / sqrt(var + eps), shift = b - mean * scale; folded in
+    # fp64 on the host, then rounded once to the input dtype.
+    dtype = ctx.out.dtype
+    var64, mean64 = var.double(), mean.double()
+    scale = torch.rsqrt(var64 + eps)
+    if weight is not None:
+        scale = scale * weight.double()
+    shift = -mean64 * scale
+    if bias is not None:
+        shift = shift + bias.double()
+    view = (1, -1) + (1,) * (len(ctx.shape(x)) - 2)
+    y = ctx.elementwise(ctx.cast(x, dtype), ctx.constant(scale.reshape(view), dtype), "PROD")
+    return ctx.elementwise(y, ctx.constant(shift.reshape(view), dtype), "SUM")
+
+
+@converter(aten._native_batch_norm_legit_no_training.default, check=_check_batch_norm)
+def convert_batch_norm_no_training(
+    ctx: ConversionContext,
+    input: Any,
+    weight: Any,
+    bias: Any,
+    running_mean: Any,
+    running_var: Any,
+    momentum: float,
+    eps: float,
+) -> tuple[Any, None, None]:
+    """Inference batch norm; the (unused, checked) statistics outputs are not produced."""
+    return _fold_batch_norm(ctx, input, weight, bias, running_mean, running_var, eps), None, None
+
+
+@converter(aten.native_batch_norm.default, check=_check_batch_norm)
+def convert_native_batch_norm(
+    ctx: ConversionContext,
+    input: Any,
+    weight: Any,
+    bias: Any,
+    running_mean: Any,
+    running_var: Any,
+    training: bool,
+    momentum: float,
+    eps: float,
+) -> tuple[Any, None, None]:
+    """``native_batch_norm`` with ``training=False`` (checked): as the inference form."""
+    return _fold_batch_norm(ctx, input, weight, bias, running_mean, running_var, eps), None, None
+
+
+@converter(aten.batch_norm.default, check=_check_batch_norm)
+def convert_batch_norm(
+    ctx: ConversionContext,
+    input: Any,
+    weight: Any,
+    bias: Any,
+    running_mean: Any,
+    running_var: Any,
+    training: bool,
+    momentum: float,
+    eps: float,
+    cudnn_enabled: bool,
+) -> Any:
+    """``batch_norm`` with ``training=False`` (checked)."""
+    return _fold_batch_norm(ctx, input, weight, bias, running_mean, running_var, eps)
+
+
+# --- INormalizationLayer forms ----------------------------------------------------------------
+
+
+def _affine(ctx: ConversionContext, value: Any, shape: Sequence[int], fill: float) -> Any:
+    """Scale or bias as an ITensor of ``shape`` (x's rank) in the output dtype."""
+    dtype = ctx.out.dtype
+    if value is None:
+        return ctx.constant(torch.full(tuple(shape), fill), dtype)
+    if isinstance(value, torch.Tensor):
+        return ctx.constant(value.reshape(tuple(shape)), dtype)
+    return ctx.reshape(ctx.cast(value, dtype), shape)
+
+
+def _normalize(
+    ctx: ConversionContext,
+    x: Any,
+    scale: Any,
+    bias: Any,
+    dims: Sequence[int],
+    eps: float,
+    groups: int = 1,
+) -> Any:
+    mask = sum(1 << d for d in dims)
+    layer = ctx.net.add_normalization_v2(ctx.cast(x, ctx.out.dtype), scale, bias, mask)
+    layer.epsilon = eps
+    layer.num_groups = groups
+    return layer.get_output(0)
+
+
+def _check_layer_norm(node: fx.Node) -> str | None:
+    problem = _check_common(node, 2)
+    if problem is None and len(arg_val(node, "normalized_shape")) >= arg_val(node, "input").dim():
+        return "layer norm over every dim including the batch dim"
+    return problem
+
+
+def _layer_norm(
+    ctx: ConversionContext,
+    x: Any,
+    normalized_shape: Sequence[int],
+    weight: Any,
+    bias: Any,
+    eps: float,
+) -> Any:
+    rank, k = len(ctx.shape(x)), len(normalized_shape)
+    shape = (1,) * (rank - k) + tuple(normalized_shape)
+    scale, shift = _affine(ctx, weight, shape, 1.0), _affine(ctx, bias, shape, 0.0)
+    return _normalize(ctx, x, scale, shift, range(rank - k, rank), eps)
+
+
+@converter(aten.layer_norm.default, check=_check_layer_norm)
+def convert_layer_norm(
+    ctx: ConversionContext,
+    input: Any,
+    normalized_shape: Sequence[int],
+    weight: Any = None,
+    bias: Any = None,
+    eps: float = 1e-5,
+    cudnn_enable: bool = True,
+) -> Any:
+    """Layer norm over the trailing ``normalized_shape`` dims."""
+    return _layer_norm(ctx, input, normalized_shape, weight, bias, eps)
+
+
+@converter(aten.native_layer_norm.default, check=_check_layer_norm)
+def convert_native_layer_norm(
+    ctx: ConversionContext,
+    input: Any,
+    normalized_shape: Sequence[int],
+    weight: Any,
+    bias: Any,
+    eps: float,
+) -> tuple[Any, None, None]:
+    """Layer norm; the (unused, checked) mean and rstd outputs are not produced."""
+    return _layer_norm(ctx, input, normalized_shape, weight, bias, eps), None, None
+
+
+@converter(aten.native_group_norm.default, check=lambda node: _check_common(node, 2))
+def convert_group_norm(
+    ctx: ConversionContext,
+    input: Any,
+    weight: Any,
+    bias: Any,
+    N: int,
+    C: int,
+    HxW: int,
+    group: int,
+    eps: float,
+) -> tuple[Any, None, None]:
+    """Group norm: per-group statistics over channels and spatial dims, per-channel affine."""
+    x = input
+    if len(ctx.shape(x)) == 2:  # (N, C): give the layer spatial dims to reduce over
+        x = ctx.reshape(x, (N, C, 1, 1))
+    rank = len(ctx.shape(x))
+    shape = (1, C) + (1,) * (rank - 2)
+    scale, shift = _affine(ctx, weight, shape, 1.0), _affine(ctx, bias, shape, 0.0)
+    # TensorRT requires the channel bit clear when num_groups != 1; with one group the channel
+    # dim is simply part of the statistics.
+    dims = range(2, rank) if group != 1 else range(1, rank)
+    y = _normalize(ctx, x, scale, shift, dims, eps, group)
+    if ctx.shape(y) != tuple(ctx.out.shape):
+        y = ctx.reshape(y, tuple(ctx.out.shape))
+    return y, None, None
+
+
+def _check_instance_norm(node: fx.Node) -> str | None:
+    if not arg_val(node, "training"):
+        return "batch norm without running statistics in eval mode"
+    return _check_common(node, 3)
+
+
+@converter(aten._native_batch_norm_legit.no_stats, check=_check_instance_norm)
+def convert_batch_norm_no_stats(
+    ctx: ConversionContext,
+    input: Any,
+    weight: Any,
+    bias: Any,
+    training: bool,
+    momentum: float,
+    eps: float,
+) -> tuple[Any, None, None]:
+    """Batch statistics per channel (how instance norm lowers): normalize over all but dim 1."""
+    rank = len(ctx.shape(input))
+    shape = (1, ctx.shape(input)[1]) + (1,) * (rank - 2)
+    scale, shift = _affine(ctx, weight, shape, 1.0), _affine(ctx, bias, shape, 0.0)
+    dims = [d for d in range(rank) if d != 1]
+    return _normalize(ctx, input, scale, shift, dims, eps), None, None

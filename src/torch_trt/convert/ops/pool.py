@@ -1,0 +1,220 @@
+"""Converters: max, average and adaptive average pooling (2-D and 3-D).
+
+TensorRT pooling differs from torch in three ways handled here: its default stride is 1 (torch:
+the kernel); its ``EXPLICIT_ROUND_UP`` keeps a last window that torch's ``ceil_mode`` drops, so we
+take torch's output size and add post-padding under ``EXPLICIT_ROUND_DOWN``; and its average
+divisor rule cannot express every torch rule (``count_include_pad`` with a ceil-mode window that
+runs past the padding, ``divisor_override``), so a constant per-position factor corrects the
+divisor where the two differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import fx
+
+from torch_trt.convert.context import ConversionContext
+from torch_trt.convert.registry import arg_val, converter, extra_outputs_used
+
+aten = torch.ops.aten
+
+# IPoolingLayer takes f32, f16, bf16 and int8; torch pools floats only here.
+_FLOAT = (torch.float32, torch.float16, torch.bfloat16)
+
+# Spatial dims of each pooling overload.
+_ND: dict[Any, int] = {
+    aten.max_pool2d_with_indices.default: 2,
+    aten.max_pool2d.default: 2,
+    aten.max_pool3d_with_indices.default: 3,
+    aten.avg_pool2d.default: 2,
+    aten.avg_pool3d.default: 3,
+    aten._adaptive_avg_pool2d.default: 2,
+    aten.adaptive_avg_pool2d.default: 2,
+}
+_WITH_INDICES = (aten.max_pool2d_with_indices.default, aten.max_pool3d_with_indices.default)
+
+
+def _expand(value: Sequence[int], nd: int) -> list[int]:
+    values = list(value)
+    return values * nd if len(values) == 1 else values
+
+
+def _check_pool(node: fx.Node) -> str | None:
+    nd = _ND[node.target]
+    x = arg_val(node, "self")
+    if x.dtype not in _FLOAT:
+        return f"pooling needs a float input, got {x.dtype}"
+    if x.dim() not in (nd + 1, nd + 2):
+        return f"rank-{x.dim()} input for {nd}-D pooling"
+    if node.target in _WITH_INDICES and extra_outputs_used(node):
+        return "max pooling indices are used (TensorRT pooling has no indices output)"
+    if "max_pool" in str(node.target) and any(
+        d != 1 for d in _expand(arg_val(node, "dilation"), nd)
+    ):
+        return "max pooling with dilation > 1 (TensorRT pooling has no dilation)"
+    return None
+
+
+def _batched(ctx: ConversionContext, x: Any, nd: int) -> Any:
+    shape = ctx.shape(x)
+    return ctx.reshape(x, (1, *shape)) if len(shape) == nd + 1 else x
+
+
+def _restore(ctx: ConversionContext, y: Any) -> Any:
+    # Undo the batch dim added for an unbatched input.
+    want = tuple(ctx.out.shape)
+    return y if ctx.shape(y) == want else ctx.reshape(y, want)
+
+
+class _Window:
+    """A torch pooling window per spatial dim and the TensorRT padding that reproduces it."""
+
+    def __init__(
+        self,
+        ctx: ConversionContext,
+        x: Any,
+        nd: int,
+        kernel: Sequence[int],
+        stride: Sequence[int],
+        padding: Sequence[int],
+    ) -> None:
+        self.k = _expand(kernel, nd)
+        self.s = _expand(stride, nd) if len(stride) else self.k
+        self.p = _expand(padding, nd)
+        self.ins = list(ctx.shape(x)[-nd:])
+        self.outs = list(ctx.out.shape[-nd:])
+        # ROUND_DOWN gives floor((I + p + post - k) / s) + 1 outputs; post = p gives torch's
+        # floor size, and a larger post gives the extra window that ceil_mode keeps.
+        self.post = [
+            max(p, (o - 1) * s + k - i - p)
+            for i, o, k, s, p in zip(self.ins, self.outs, self.k, self.s, self.p, strict=True)
+        ]
+
+    def add(self, ctx: ConversionContext, x: Any, kind: str) -> Any:
+        layer = ctx.net.add_pooling_nd(x, getattr(ctx.trt.PoolingType, kind), tuple(self.k))
+        layer.stride_nd = tuple(self.s)
+        layer.pre_padding = tuple(self.p)
+        layer.post_padding = tuple(self.post)
+        return layer
+
+
+@converter(*_WITH_INDICES, aten.max_pool2d.default, check=_check_pool)
+def convert_max_pool(
+    ctx: ConversionContext,
+    self: Any,
+    kernel_size: Sequence[int],
+    stride: Sequence[int] = (),
+    padding: Sequence[int] = (0,),
+    dilation: Sequence[int] = (1,),
+    ceil_mode: bool = False,
+) -> Any:
+    """Max pooling; for ``*_with_indices`` the (unused, checked) indices are not produced."""
+    assert ctx.node is not None
+    nd = _ND[ctx.node.target]
+    x = _batched(ctx, self, nd)
+    window = _Window(ctx, x, nd, kernel_size, stride, padding)
+    y = _restore(ctx, window.add(ctx, x, "MAX").get_output(0))
+    return (y, None) if ctx.node.target in _WITH_INDICES else y
+
+
+def _divisors(w: _Window, dim: int, include_pad: bool) -> tuple[list[int], list[int]]:
+    """(torch's, TensorRT's) per-output divisor along one dim (TensorRT: excludes = not incl.)."""
+    i, k, s, p, post = w.ins[dim], w.k[dim], w.s[dim], w.p[dim], w.post[dim]
+    torch_div, trt_div = [], []
+    for o in range(w.outs[dim]):
+        start = o * s - p
+        real = min(start + k, i) - max(start, 0)
+        if include_pad:
+            torch_div.append(min(start + k, i + p) - start)
+            trt_div.append(min(start + k, i + post) - start)
+        else:
+            torch_div.append(real)
+            trt_div.append(real)
+    return torch_div, trt_div
+
+
+def _avg_factor(w: _Window, include_pad: bool, override: int | None) -> torch.Tensor | None:
+    """TensorRT divisor / torch divisor per output position, or None when they agree."""
+    nd = len(w.k)
+    torch_div = torch.ones(w.outs, dtype=torch.float64)
+    trt_div = torch.ones(w.outs, dtype=torch.float64)
+    for d in range(nd):
+        t, r = _divisors(w, d, include_pad)
+        view = [1] * nd
+        view[d] = -1
+        torch_div = torch_div * torch.tensor(t, dtype=torch.float64).reshape(view)
+        trt_div = trt_div * torch.tensor(r, dtype=torch.float64).reshape(view)
+    if override is not None:
+        torch_div = torch.full(w.outs, float(override), dtype=torch.float64)
+    if torch.equal(torch_div, trt_div):
+        return None
+    return trt_div / torch_div
+
+
+@converter(aten.avg_pool2d.default, aten.avg_pool3d.default, check=_check_pool)
+def convert_avg_pool(
+    ctx: ConversionContext,
+    self: Any,
+    kernel_size: Sequence[int],
+    stride: Sequence[int] = (),
+    padding: Sequence[int] = (0,),
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> Any:
+    """Average pooling; the divisor rules of torch are matched exactly (see module doc)."""
+    assert ctx.node is not None
+    nd = _ND[ctx.node.target]
+    x = _batched(ctx, self, nd)
+    window = _Window(ctx, x, nd, kernel_size, stride, padding)
+    layer = window.add(ctx, x, "AVERAGE")
+    layer.average_count_excludes_padding = not count_include_pad
+    y = layer.get_output(0)
+    factor = _avg_factor(window, count_include_pad, divisor_override)
+    if factor is not None:
+        rank = len(ctx.shape(y))
+        f = ctx.constant(factor.reshape((1,) * (rank - nd) + tuple(window.outs)), ctx.out.dtype)
+        y = ctx.elementwise(y, f, "PROD")
+    return _restore(ctx, y)
+
+
+def _averaging_matrix(n_in: int, n_out: int) -> torch.Tensor:
+    # Row o averages torch's adaptive bin [floor(o*I/O), ceil((o+1)*I/O)).
+    m = torch.zeros(n_out, n_in, dtype=torch.float64)
+    for o in range(n_out):
+        start, end = (o * n_in) // n_out, -(-((o + 1) * n_in) // n_out)
+        m[o, start:end] = 1.0 / (end - start)
+    return m
+
+
+@converter(aten._adaptive_avg_pool2d.default, aten.adaptive_avg_pool2d.default, check=_check_pool)
+def convert_adaptive_avg_pool(ctx: ConversionContext, self: Any, output_size: Sequence[int]) -> Any:
+    """Adaptive average pooling: global reduce, equal bins as pooling, else two matmuls."""
+    x = _batched(ctx, self, 2)
+    rank = len(ctx.shape(x))
+    ins, outs = list(ctx.shape(x)[-2:]), list(ctx.out.shape[-2:])
+    if outs == [1, 1]:
+        mask = (1 << (rank - 1)) | (1 << (rank - 2))
+        y = ctx.net.add_reduce(x, ctx.trt.ReduceOperation.AVG, mask, True).get_output(0)
+    elif all(i % o == 0 for i, o in zip(ins, outs, strict=True)):
+        k = [i // o for i, o in zip(ins, outs, strict=True)]
+        layer = ctx.net.add_pooling_nd(x, ctx.trt.PoolingType.AVERAGE, tuple(k))
+        layer.stride_nd = tuple(k)
+        y = layer.get_output(0)
+    else:
+        # Unequal bins: y = A_h @ x @ A_w^T with constant bin-averaging matrices (exact).
+        lead = (1,) * (rank - 2)
+        dtype = ctx.out.dtype
+        a_h = ctx.constant(
+            _averaging_matrix(ins[0], outs[0]).reshape(*lead, outs[0], ins[0]), dtype
+        )
+        a_w = ctx.constant(
+            _averaging_matrix(ins[1], outs[1]).T.reshape(*lead, ins[1], outs[1]), dtype
+        )
+        none = ctx.trt.MatrixOperation.NONE
+        y = ctx.net.add_matrix_multiply(a_h, none, x, none).get_output(0)
+        y = ctx.net.add_matrix_multiply(y, none, a_w, none).get_output(0)
+    return _restore(ctx, y)

@@ -1,0 +1,126 @@
+"""Normalization converters: batch norm (eval), layer, group and instance norm vs eager."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import torch_trt
+from torch_trt.convert.registry import Reason
+from torch_trt.settings import op_name
+from torch_trt.testing import check_conversion
+
+aten = torch.ops.aten
+BN = aten._native_batch_norm_legit_no_training.default
+LN = aten.layer_norm.default
+GN = aten.native_group_norm.default
+
+
+class Fn(nn.Module):
+    """Wrap a function of the inputs as a module."""
+
+    def __init__(self, fn: Any) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *xs: torch.Tensor) -> Any:
+        return self.fn(*xs)
+
+
+@dataclasses.dataclass
+class Case:
+    id: str
+    module: nn.Module
+    shapes: list[tuple[int, ...]]
+    op: torch._ops.OpOverload
+    dtype: torch.dtype = torch.float32
+
+
+def _inputs(case: Case) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    return [(torch.randn(s, generator=g) * 2 + 0.5).to(case.dtype) for s in case.shapes]
+
+
+def _seeded(module: nn.Module) -> nn.Module:
+    # Non-trivial affine parameters and running statistics.
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn(p.shape, generator=g))
+        for name, b in module.named_buffers():
+            if name.endswith("running_mean"):
+                b.copy_(torch.randn(b.shape, generator=g))
+            elif name.endswith("running_var"):
+                b.copy_(torch.rand(b.shape, generator=g) * 3 + 0.1)
+    return module.eval()
+
+
+CASES = [
+    Case("batch_norm2d", _seeded(nn.BatchNorm2d(3)), [(2, 3, 4, 5)], BN),
+    Case("batch_norm2d_no_affine", _seeded(nn.BatchNorm2d(3, affine=False)), [(1, 3, 4, 4)], BN),
+    Case("batch_norm1d_rank2", _seeded(nn.BatchNorm1d(5)), [(4, 5)], BN),
+    Case("batch_norm1d_rank3", _seeded(nn.BatchNorm1d(3, eps=1e-3)), [(2, 3, 6)], BN),
+    Case("batch_norm3d", _seeded(nn.BatchNorm3d(2)), [(1, 2, 3, 4, 4)], BN),
+    Case("batch_norm2d_fp16", _seeded(nn.BatchNorm2d(3)), [(2, 3, 4, 4)], BN, torch.float16),
+    Case("batch_norm2d_bf16", _seeded(nn.BatchNorm2d(3)), [(2, 3, 4, 4)], BN, torch.bfloat16),
+    Case("layer_norm_last_dim", _seeded(nn.LayerNorm(8)), [(2, 5, 8)], LN),
+    Case("layer_norm_two_dims", _seeded(nn.LayerNorm([4, 6])), [(2, 3, 4, 6)], LN),
+    Case("layer_norm_no_affine", nn.LayerNorm(8, elementwise_affine=False), [(3, 8)], LN),
+    Case(
+        "layer_norm_two_dims_no_affine",
+        nn.LayerNorm([3, 4], elementwise_affine=False),
+        [(2, 3, 4)],
+        LN,
+    ),
+    Case("layer_norm_no_bias", _seeded(nn.LayerNorm(6, bias=False)), [(2, 4, 6)], LN),
+    Case("layer_norm_eps", Fn(lambda x: F.layer_norm(x, (5,), eps=0.1)), [(2, 5)], LN),
+    Case("layer_norm_fp16", _seeded(nn.LayerNorm(16)), [(2, 4, 16)], LN, torch.float16),
+    Case("layer_norm_bf16", _seeded(nn.LayerNorm(16)), [(2, 4, 16)], LN, torch.bfloat16),
+    Case("group_norm", _seeded(nn.GroupNorm(2, 6)), [(2, 6, 3, 4)], GN),
+    Case("group_norm_one_group", _seeded(nn.GroupNorm(1, 4)), [(2, 4, 3, 3)], GN),
+    Case("group_norm_rank3", _seeded(nn.GroupNorm(3, 6)), [(2, 6, 5)], GN),
+    Case("group_norm_fp16", _seeded(nn.GroupNorm(2, 4)), [(1, 4, 4, 4)], GN, torch.float16),
+    Case(
+        "instance_norm2d",
+        nn.InstanceNorm2d(3),
+        [(2, 3, 4, 4)],
+        aten._native_batch_norm_legit.no_stats,
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_normalization_matches_eager(case: Case) -> None:
+    """The normalization lands in one engine and the reference runtime matches eager."""
+    check_conversion(case.module.to(case.dtype), _inputs(case), ops=[case.op])
+
+
+FALLBACKS = [
+    (
+        Case(
+            "batch_norm_weight_input", Fn(lambda x, w: F.batch_norm(x, w, w)), [(2, 3, 4), (3,)], BN
+        ),
+        "running_mean is not a constant",
+    ),
+    (
+        Case("layer_norm_all_dims", nn.LayerNorm([2, 3]), [(2, 3)], LN),
+        "every dim including the batch dim",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "reason"), FALLBACKS, ids=[c.id for c, _ in FALLBACKS])
+def test_normalization_refusal_has_reason(case: Case, reason: str) -> None:
+    """Refused normalizations run in PyTorch with a report that says why."""
+    module, inputs = case.module.to(case.dtype).eval(), _inputs(case)
+    compiled = torch_trt.dynamo.compile(module, inputs, runtime="reference", min_block_size=1)
+    placed = [p for p in torch_trt.report(compiled).placements if p.op == op_name(case.op)]
+    assert placed and placed[0].engine is None
+    assert placed[0].reason == Reason.UNSUPPORTED_ARGUMENTS
+    assert reason in placed[0].detail
+    torch.testing.assert_close(compiled(*inputs), module(*inputs))

@@ -1,0 +1,221 @@
+"""Pooling and upsampling converters vs eager.
+
+Max, average (padding, ceil_mode, divisor rules) and adaptive average pooling, and nearest /
+bilinear 2-D upsampling (resize.py; kept here until the resize family has its own test file).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import torch_trt
+from torch_trt.convert.registry import Reason
+from torch_trt.settings import op_name
+from torch_trt.testing import check_conversion
+
+aten = torch.ops.aten
+MAX2 = aten.max_pool2d_with_indices.default
+MAX3 = aten.max_pool3d_with_indices.default
+AVG2 = aten.avg_pool2d.default
+AVG3 = aten.avg_pool3d.default
+ADAPT = aten._adaptive_avg_pool2d.default
+NEAREST = aten.upsample_nearest2d.vec
+BILINEAR = aten.upsample_bilinear2d.vec
+
+
+class Fn(nn.Module):
+    """Wrap a function of the inputs as a module."""
+
+    def __init__(self, fn: Any) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *xs: torch.Tensor) -> Any:
+        return self.fn(*xs)
+
+
+@dataclasses.dataclass
+class Case:
+    id: str
+    module: nn.Module
+    shapes: list[tuple[int, ...]]
+    op: torch._ops.OpOverload
+    dtype: torch.dtype = torch.float32
+
+
+def _inputs(case: Case) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    return [torch.randn(s, generator=g).to(case.dtype) for s in case.shapes]
+
+
+def _adaptive(size: tuple[int, int]) -> nn.Module:
+    # Called as the ATen op: F.adaptive_avg_pool2d turns (1, 1) into a mean before lowering.
+    return Fn(lambda x: ADAPT(x, list(size)))
+
+
+CASES = [
+    Case("max_pool2d_basic", nn.MaxPool2d(2), [(2, 3, 6, 6)], MAX2),
+    Case("max_pool2d_stride_pad", nn.MaxPool2d(3, 2, 1), [(1, 2, 7, 6)], MAX2),
+    Case("max_pool2d_ceil_mode", nn.MaxPool2d(2, 2, ceil_mode=True), [(1, 2, 5, 7)], MAX2),
+    Case("max_pool2d_ceil_mode_pad", nn.MaxPool2d(2, 2, 1, ceil_mode=True), [(1, 2, 5, 5)], MAX2),
+    Case("max_pool2d_rect", nn.MaxPool2d((2, 3), (1, 2)), [(1, 2, 5, 7)], MAX2),
+    Case("max_pool2d_unbatched", nn.MaxPool2d(2), [(3, 4, 4)], MAX2),
+    Case("max_pool1d", nn.MaxPool1d(3, 2, 1), [(1, 2, 9)], MAX2),
+    Case("max_pool3d", nn.MaxPool3d(2, ceil_mode=True), [(1, 2, 3, 4, 5)], MAX3),
+    Case("max_pool2d_fp16", nn.MaxPool2d(3, 2, 1), [(1, 2, 6, 6)], MAX2, torch.float16),
+    Case("max_pool2d_bf16", nn.MaxPool2d(2), [(1, 2, 6, 6)], MAX2, torch.bfloat16),
+    Case("avg_pool2d_basic", nn.AvgPool2d(2), [(2, 3, 6, 6)], AVG2),
+    Case("avg_pool2d_pad_include", nn.AvgPool2d(3, 2, 1), [(1, 2, 7, 7)], AVG2),
+    Case(
+        "avg_pool2d_pad_exclude",
+        nn.AvgPool2d(3, 2, 1, count_include_pad=False),
+        [(1, 2, 7, 6)],
+        AVG2,
+    ),
+    Case("avg_pool2d_ceil_mode", nn.AvgPool2d(2, 2, ceil_mode=True), [(1, 2, 5, 5)], AVG2),
+    Case(
+        "avg_pool2d_ceil_mode_pad_include",
+        nn.AvgPool2d(3, 2, 1, ceil_mode=True),
+        [(1, 2, 6, 6)],
+        AVG2,
+    ),
+    Case(
+        "avg_pool2d_ceil_mode_pad_exclude",
+        nn.AvgPool2d(2, 2, 1, ceil_mode=True, count_include_pad=False),
+        [(1, 2, 5, 6)],
+        AVG2,
+    ),
+    Case(
+        "avg_pool2d_divisor_override",
+        nn.AvgPool2d(3, 2, 1, divisor_override=5),
+        [(1, 2, 6, 6)],
+        AVG2,
+    ),
+    Case("avg_pool2d_unbatched", nn.AvgPool2d(2), [(2, 4, 6)], AVG2),
+    Case("avg_pool1d", nn.AvgPool1d(3, 2, 1, ceil_mode=True), [(1, 2, 8)], AVG2),
+    Case("avg_pool3d", nn.AvgPool3d(2, padding=1), [(1, 2, 3, 4, 4)], AVG3),
+    Case(
+        "avg_pool2d_fp16",
+        nn.AvgPool2d(3, 2, 1, ceil_mode=True),
+        [(1, 2, 6, 6)],
+        AVG2,
+        torch.float16,
+    ),
+    Case("adaptive_avg_pool2d_1x1", _adaptive((1, 1)), [(2, 3, 4, 4)], ADAPT),
+    Case("adaptive_avg_pool2d_2x2", _adaptive((2, 2)), [(2, 3, 4, 4)], ADAPT),
+    Case("adaptive_avg_pool2d_module", nn.AdaptiveAvgPool2d((2, 3)), [(1, 2, 4, 6)], ADAPT),
+    Case("adaptive_avg_pool2d_uneven", nn.AdaptiveAvgPool2d((3, 2)), [(1, 2, 5, 7)], ADAPT),
+    Case("adaptive_avg_pool2d_unbatched", nn.AdaptiveAvgPool2d(3), [(2, 4, 5)], ADAPT),
+    Case("adaptive_avg_pool2d_fp16", nn.AdaptiveAvgPool2d(2), [(1, 2, 4, 6)], ADAPT, torch.float16),
+]
+
+
+def _up(**kwargs: Any) -> nn.Module:
+    return Fn(lambda x: F.interpolate(x, **kwargs))
+
+
+UPSAMPLE_CASES = [
+    Case("upsample_nearest_scale2", _up(scale_factor=2), [(1, 2, 3, 4)], NEAREST),
+    Case("upsample_nearest_size", _up(size=(5, 7)), [(1, 2, 3, 4)], NEAREST),
+    Case("upsample_nearest_down", _up(size=(2, 3)), [(1, 2, 5, 7)], NEAREST),
+    Case("upsample_nearest_scale_int_ratio", _up(scale_factor=(1.5, 3)), [(1, 2, 4, 3)], NEAREST),
+    Case(
+        "upsample_nearest_default",
+        Fn(lambda x: aten.upsample_nearest2d.default(x, [6, 5])),
+        [(1, 2, 3, 4)],
+        aten.upsample_nearest2d.default,
+    ),
+    Case("upsample_bilinear_size", _up(size=(5, 7), mode="bilinear"), [(1, 2, 3, 4)], BILINEAR),
+    Case(
+        "upsample_bilinear_scale2", _up(scale_factor=2, mode="bilinear"), [(2, 2, 3, 4)], BILINEAR
+    ),
+    Case(
+        "upsample_bilinear_align_corners",
+        _up(size=(5, 7), mode="bilinear", align_corners=True),
+        [(1, 2, 3, 4)],
+        BILINEAR,
+    ),
+    Case(
+        "upsample_bilinear_align_corners_scale",
+        _up(scale_factor=1.5, mode="bilinear", align_corners=True),
+        [(1, 2, 5, 5)],
+        BILINEAR,
+    ),
+    Case(
+        "upsample_bilinear_align_corners_to_1",
+        _up(size=(1, 4), mode="bilinear", align_corners=True),
+        [(1, 2, 3, 2)],
+        BILINEAR,
+    ),
+    Case("upsample_bilinear_down", _up(size=(2, 3), mode="bilinear"), [(1, 2, 5, 7)], BILINEAR),
+    Case("upsample_nearest_fp16", _up(scale_factor=2), [(1, 2, 3, 3)], NEAREST, torch.float16),
+    Case(
+        "upsample_bilinear_fp16",
+        _up(size=(6, 5), mode="bilinear"),
+        [(1, 2, 3, 4)],
+        BILINEAR,
+        torch.float16,
+    ),
+    Case(
+        "upsample_bilinear_bf16",
+        _up(scale_factor=2, mode="bilinear"),
+        [(1, 2, 3, 4)],
+        BILINEAR,
+        torch.bfloat16,
+    ),
+]
+
+
+@pytest.mark.parametrize("case", UPSAMPLE_CASES, ids=lambda c: c.id)
+def test_upsample_matches_eager(case: Case) -> None:
+    """The upsampling lands in one engine and the reference runtime matches eager."""
+    check_conversion(case.module, _inputs(case), ops=[case.op])
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_pooling_matches_eager(case: Case) -> None:
+    """The pooling lands in one engine and the reference runtime matches eager."""
+    check_conversion(case.module, _inputs(case), ops=[case.op])
+
+
+FALLBACKS = [
+    (
+        Case("max_pool2d_indices_used", nn.MaxPool2d(2, return_indices=True), [(1, 2, 4, 4)], MAX2),
+        "indices are used",
+    ),
+    (
+        Case("max_pool2d_dilation", nn.MaxPool2d(2, dilation=2), [(1, 2, 6, 6)], MAX2),
+        "dilation > 1",
+    ),
+    (
+        Case(
+            "upsample_bilinear_scale_1_5",
+            _up(scale_factor=1.5, mode="bilinear"),
+            [(1, 2, 5, 5)],
+            BILINEAR,
+        ),
+        "torch maps coordinates by 1/scale_factor",
+    ),
+    (
+        Case("upsample_nearest_scale_1_5", _up(scale_factor=1.5), [(1, 2, 5, 4)], NEAREST),
+        "scale_factor 1.5 with input size 5 gives output 7",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "reason"), FALLBACKS, ids=[c.id for c, _ in FALLBACKS])
+def test_pooling_refusal_has_reason(case: Case, reason: str) -> None:
+    """Refused poolings run in PyTorch with a report that says why."""
+    module, inputs = case.module.eval(), _inputs(case)
+    compiled = torch_trt.dynamo.compile(module, inputs, runtime="reference", min_block_size=1)
+    placed = [p for p in torch_trt.report(compiled).placements if p.op == op_name(case.op)]
+    assert placed and placed[0].engine is None
+    assert placed[0].reason == Reason.UNSUPPORTED_ARGUMENTS
+    assert reason in placed[0].detail
+    torch.testing.assert_close(compiled(*inputs), module(*inputs))
