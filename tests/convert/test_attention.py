@@ -1,0 +1,146 @@
+"""Scaled dot-product attention converter (one TensorRT IAttention) checked against eager."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import torch_trt
+from torch_trt.convert.registry import Reason
+from torch_trt.testing import check_conversion
+
+SDPA = torch.ops.aten.scaled_dot_product_attention.default
+
+
+class Fn(nn.Module):
+    """Wrap a function of the inputs as a module."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *xs: torch.Tensor) -> Any:
+        return self.fn(*xs)
+
+
+@dataclasses.dataclass
+class Case:
+    id: str
+    fn: Callable[..., Any]
+    q: tuple[int, ...]
+    kv: tuple[int, ...]
+    mask: tuple[int, ...] | None = None
+    mask_dtype: torch.dtype = torch.bool
+    dtype: torch.dtype = torch.float32
+
+
+def _inputs(case: Case) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    xs = [torch.randn(s, generator=g).to(case.dtype) for s in (case.q, case.kv, case.kv)]
+    if case.mask is not None:
+        if case.mask_dtype == torch.bool:
+            m = torch.rand(case.mask, generator=g) > 0.4
+            m[..., 0] = True  # every query attends somewhere: no all-masked (NaN) rows
+        else:
+            m = torch.randn(case.mask, generator=g).to(case.mask_dtype)
+        xs.append(m)
+    return xs
+
+
+def sdpa(**kwargs: Any) -> Callable[..., Any]:
+    """``F.scaled_dot_product_attention`` with fixed keyword arguments and an optional mask."""
+
+    def fn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *mask: torch.Tensor) -> Any:
+        attn_mask = mask[0] if mask else None
+        return F.scaled_dot_product_attention(q, k, v, attn_mask, **kwargs)
+
+    return fn
+
+
+F16, BF16 = torch.float16, torch.bfloat16
+
+CASES = [
+    Case("sdpa_no_mask", sdpa(), (2, 2, 4, 8), (2, 2, 4, 8)),
+    Case("sdpa_cross_lengths", sdpa(), (1, 3, 5, 8), (1, 3, 7, 8)),
+    Case("sdpa_single_query", sdpa(), (2, 2, 1, 16), (2, 2, 6, 16)),
+    Case("sdpa_rank3", sdpa(), (2, 5, 8), (2, 6, 8)),
+    Case("sdpa_bool_mask", sdpa(), (2, 2, 4, 8), (2, 2, 6, 8), (2, 1, 4, 6)),
+    Case("sdpa_bool_mask_full", sdpa(), (2, 2, 4, 8), (2, 2, 6, 8), (2, 2, 4, 6)),
+    Case("sdpa_bool_mask_key_padding", sdpa(), (2, 2, 4, 8), (2, 2, 6, 8), (2, 1, 1, 6)),
+    Case("sdpa_float_mask_2d", sdpa(), (2, 2, 4, 8), (2, 2, 6, 8), (4, 6), torch.float32),
+    Case("sdpa_float_mask_bcast", sdpa(), (2, 2, 4, 8), (2, 2, 6, 8), (1, 2, 1, 6), torch.float32),
+    Case("sdpa_rank3_bool_mask", sdpa(), (2, 5, 8), (2, 6, 8), (2, 5, 6)),
+    Case("sdpa_causal", sdpa(is_causal=True), (1, 2, 6, 8), (1, 2, 6, 8)),
+    Case("sdpa_causal_cross_lengths", sdpa(is_causal=True), (1, 2, 4, 8), (1, 2, 6, 8)),
+    Case("sdpa_custom_scale", sdpa(scale=0.7), (2, 2, 4, 8), (2, 2, 4, 8)),
+    Case("sdpa_causal_scale", sdpa(is_causal=True, scale=0.05), (1, 2, 5, 8), (1, 2, 5, 8)),
+    Case("sdpa_gqa", sdpa(enable_gqa=True), (1, 4, 4, 8), (1, 2, 6, 8)),
+    Case("sdpa_mqa_causal", sdpa(enable_gqa=True, is_causal=True), (2, 4, 5, 8), (2, 1, 5, 8)),
+    Case("sdpa_fp16", sdpa(), (1, 2, 4, 8), (1, 2, 6, 8), dtype=F16),
+    Case("sdpa_fp16_d64_causal", sdpa(is_causal=True), (1, 2, 8, 64), (1, 2, 8, 64), dtype=F16),
+    Case("sdpa_fp16_float_mask", sdpa(), (1, 2, 4, 8), (1, 2, 6, 8), (1, 1, 4, 6), F16, F16),
+    Case("sdpa_bf16", sdpa(), (1, 2, 4, 8), (1, 2, 6, 8), dtype=BF16),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_sdpa_matches_eager(case: Case) -> None:
+    """Attention lands in one engine and the reference runtime matches eager."""
+    check_conversion(Fn(case.fn), _inputs(case), ops=[SDPA])
+
+
+def test_sdpa_bert_self_attention() -> None:
+    """A Hugging Face BERT layer's SDPA (bool padding mask, explicit scale) converts."""
+    transformers = pytest.importorskip("transformers")
+    cfg = transformers.BertConfig(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64
+    )
+    cfg._attn_implementation = "sdpa"
+    layer = transformers.models.bert.modeling_bert.BertSelfAttention(cfg).eval()
+    hidden = torch.randn(2, 7, 32, generator=torch.Generator().manual_seed(0))
+    mask = torch.zeros(2, 1, 7, 7, dtype=torch.bool)
+    mask[0] = True
+    mask[1, ..., :5] = True
+
+    class Wrap(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = layer
+
+        def forward(self, x: torch.Tensor, m: torch.Tensor) -> Any:
+            return self.layer(x, attention_mask=m)[0]
+
+    check_conversion(Wrap(), [hidden, mask], ops=[SDPA])
+
+
+FALLBACKS = [
+    ("sdpa_dropout", sdpa(dropout_p=0.1), (1, 2, 4, 8), (1, 2, 4, 8), "dropout_p=0.1"),
+    ("sdpa_value_dim", None, (1, 2, 4, 8), (1, 2, 4, 8), "value head dim 6 differs"),
+    ("sdpa_rank5", sdpa(), (1, 2, 2, 4, 8), (1, 2, 2, 4, 8), "ranks 5/5/5"),
+]
+
+
+@pytest.mark.parametrize(("name", "fn", "q", "kv", "reason"), FALLBACKS, ids=lambda v: v)
+def test_sdpa_refusal_has_reason(
+    name: str, fn: Callable[..., Any] | None, q: tuple[int, ...], kv: tuple[int, ...], reason: str
+) -> None:
+    """Attention the converter cannot honour runs in PyTorch, with a report that says why."""
+    g = torch.Generator().manual_seed(0)
+    xs = [torch.randn(s, generator=g) for s in (q, kv, kv)]
+    if fn is None:  # a value head dim unlike the query's
+        xs[2] = torch.randn(*kv[:-1], 6, generator=g)
+        fn = sdpa()
+    module = Fn(fn).eval()
+    compiled = torch_trt.dynamo.compile(module, xs, runtime="reference", min_block_size=1)
+    placement = torch_trt.report(compiled).placement("scaled_dot_product_attention")
+    assert placement.engine is None
+    assert placement.reason == Reason.UNSUPPORTED_ARGUMENTS
+    assert reason in placement.detail
+    if name != "sdpa_dropout":  # dropout is random: compare only the deterministic cases
+        torch.testing.assert_close(compiled(*xs), module(*xs))

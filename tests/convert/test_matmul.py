@@ -1,0 +1,136 @@
+"""Matrix-product converters (mm, bmm, addmm, linear) checked against eager."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+import torch_trt
+from torch_trt.convert.registry import Reason
+from torch_trt.testing import check_conversion
+
+aten = torch.ops.aten
+
+
+class Fn(nn.Module):
+    """Wrap a function of the inputs as a module."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *xs: torch.Tensor) -> Any:
+        return self.fn(*xs)
+
+
+def _linear(n_in: int, n_out: int, bias: bool = True) -> nn.Module:
+    g = torch.Generator().manual_seed(1)
+    m = nn.Linear(n_in, n_out, bias=bias)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.copy_(torch.randn(p.shape, generator=g))
+    return m
+
+
+@dataclasses.dataclass
+class Case:
+    id: str
+    module: nn.Module
+    shapes: list[tuple[int, ...]]
+    ops: list[Any]
+    dtype: torch.dtype = torch.float32
+
+
+def _inputs(shapes: list[tuple[int, ...]], dtype: torch.dtype) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    return [torch.randn(s, generator=g).to(dtype) for s in shapes]
+
+
+MM, BMM, ADDMM, LINEAR = aten.mm.default, aten.bmm.default, aten.addmm.default, aten.linear.default
+
+CASES = [
+    Case("mm_2x3_3x4", Fn(torch.mm), [(2, 3), (3, 4)], [MM]),
+    Case("mm_1x7_7x1", Fn(torch.mm), [(1, 7), (7, 1)], [MM]),
+    Case("mm_fp16", Fn(torch.mm), [(4, 8), (8, 5)], [MM], torch.float16),
+    Case("mm_bf16", Fn(torch.mm), [(4, 8), (8, 5)], [MM], torch.bfloat16),
+    Case("bmm_basic", Fn(torch.bmm), [(3, 2, 4), (3, 4, 5)], [BMM]),
+    Case("bmm_fp16", Fn(torch.bmm), [(2, 3, 8), (2, 8, 4)], [BMM], torch.float16),
+    Case("addmm_default", Fn(torch.addmm), [(4,), (2, 3), (3, 4)], [ADDMM]),
+    Case(
+        "addmm_beta_alpha",
+        Fn(lambda b, x, y: torch.addmm(b, x, y, beta=0.5, alpha=-2.0)),
+        [(2, 4), (2, 3), (3, 4)],
+        [ADDMM],
+    ),
+    Case(
+        "addmm_beta0_ignores_nan",
+        Fn(lambda b, x, y: torch.addmm(b * float("nan"), x, y, beta=0)),
+        [(1, 4), (2, 3), (3, 4)],
+        [ADDMM],
+    ),
+    Case(
+        "addmm_fp16",
+        Fn(lambda b, x, y: torch.addmm(b, x, y, alpha=3)),
+        [(4,), (2, 8), (8, 4)],
+        [ADDMM],
+        torch.float16,
+    ),
+    Case("linear_1d", _linear(3, 4), [(3,)], [LINEAR]),
+    Case("linear_2d", _linear(3, 4), [(2, 3)], [LINEAR]),
+    Case("linear_2d_no_bias", _linear(3, 4, bias=False), [(2, 3)], [LINEAR]),
+    Case("linear_3d", _linear(6, 5), [(2, 3, 6)], [LINEAR]),
+    Case("linear_3d_no_bias", _linear(6, 5, bias=False), [(2, 3, 6)], [LINEAR]),
+    Case("linear_4d", _linear(3, 2), [(2, 2, 4, 3)], [LINEAR]),
+    Case("linear_1d_no_bias", _linear(5, 2, bias=False), [(5,)], [LINEAR]),
+    Case("linear_fp16", _linear(8, 4), [(2, 3, 8)], [LINEAR], torch.float16),
+    Case("linear_bf16", _linear(8, 4), [(3, 8)], [LINEAR], torch.bfloat16),
+    Case(
+        "linear_weight_input",
+        Fn(lambda x, w, b: nn.functional.linear(x, w, b)),
+        [(2, 3, 4), (5, 4), (5,)],
+        [LINEAR],
+    ),
+    # torch.matmul lowers to view/expand + mm/bmm; these cases check the mm/bmm inside.
+    Case("matmul_3d_2d_as_mm", Fn(torch.matmul), [(5, 2, 3), (3, 4)], [MM]),
+    Case("matmul_1d_2d_as_mm", Fn(torch.matmul), [(3,), (3, 4)], [MM]),
+    Case("matmul_broadcast_as_bmm", Fn(torch.matmul), [(2, 1, 2, 3), (5, 3, 4)], [BMM]),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_matmul_matches_eager(case: Case) -> None:
+    """The product lands in one engine and the reference runtime matches eager."""
+    module = case.module.to(case.dtype)
+    check_conversion(module, _inputs(case.shapes, case.dtype), ops=case.ops)
+
+
+def _ints(*shapes: tuple[int, ...]) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    return [torch.randint(-4, 4, s, generator=g) for s in shapes]
+
+
+FALLBACKS = [
+    ("mm_int64", Fn(torch.mm), _ints((2, 3), (3, 4)), "mm", "float32/float16/bfloat16 only"),
+    ("bmm_int64", Fn(torch.bmm), _ints((2, 2, 3), (2, 3, 4)), "bmm", "got torch.int64"),
+    ("addmm_int64", Fn(torch.addmm), _ints((4,), (2, 3), (3, 4)), "addmm", "only, got torch.int64"),
+]
+
+
+@pytest.mark.parametrize(("name", "module", "inputs", "node", "reason"), FALLBACKS, ids=lambda v: v)
+def test_matmul_refusal_has_reason(
+    name: str, module: nn.Module, inputs: list[torch.Tensor], node: str, reason: str
+) -> None:
+    """Integer products run in PyTorch, with a report that says TensorRT multiplies floats only."""
+    compiled = torch_trt.dynamo.compile(
+        module.eval(), inputs, runtime="reference", min_block_size=1
+    )
+    placement = torch_trt.report(compiled).placement(node)
+    assert placement.engine is None
+    assert placement.reason == Reason.UNSUPPORTED_ARGUMENTS
+    assert reason in placement.detail
+    torch.testing.assert_close(compiled(*inputs), module(*inputs))

@@ -1,0 +1,206 @@
+"""Reduction and softmax converters (sum, mean, prod, amax/amin, max/min, arg*, var, softmax)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+import torch_trt
+from torch_trt.convert.registry import Reason
+from torch_trt.testing import check_conversion
+
+aten = torch.ops.aten
+
+
+class Fn(nn.Module):
+    """Wrap a function of the inputs as a module."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *xs: torch.Tensor) -> Any:
+        return self.fn(*xs)
+
+
+@dataclasses.dataclass
+class Case:
+    id: str
+    fn: Callable[..., Any]
+    inputs: Callable[[], list[torch.Tensor]]
+    ops: list[Any]
+
+
+def randn(*shape: int, dtype: torch.dtype = torch.float32) -> Callable[[], list[torch.Tensor]]:
+    """Seeded normal input of ``shape``."""
+    return lambda: [torch.randn(shape, generator=torch.Generator().manual_seed(0)).to(dtype)]
+
+
+def randint(*shape: int, dtype: torch.dtype = torch.int32) -> Callable[[], list[torch.Tensor]]:
+    """Seeded integer input in [-5, 5) of ``shape``."""
+    return lambda: [
+        torch.randint(-5, 5, shape, generator=torch.Generator().manual_seed(0)).to(dtype)
+    ]
+
+
+def const(values: list[Any]) -> Callable[[], list[torch.Tensor]]:
+    """A fixed input (for ties)."""
+    return lambda: [torch.tensor(values)]
+
+
+def randbool(*shape: int) -> Callable[[], list[torch.Tensor]]:
+    """Seeded bool input of ``shape``."""
+    return lambda: [torch.rand(shape, generator=torch.Generator().manual_seed(0)) > 0.5]
+
+
+SUM = aten.sum.dim_IntList
+MEAN, MEAN_ALL = aten.mean.dim, aten.mean.default
+PROD, PROD_ALL = aten.prod.dim_int, aten.prod.default
+AMAX, AMIN, MAX_ALL, MIN_ALL = (
+    aten.amax.default,
+    aten.amin.default,
+    aten.max.default,
+    aten.min.default,
+)
+MAX_DIM, MIN_DIM = aten.max.dim, aten.min.dim
+ARGMAX, ARGMIN, VAR = aten.argmax.default, aten.argmin.default, aten.var.correction
+SOFTMAX, LOG_SOFTMAX = aten.softmax.int, aten.log_softmax.int
+F16 = torch.float16
+
+CASES = [
+    Case("sum_one_dim", lambda x: x.sum(1), randn(2, 3, 4), [SUM]),
+    Case("sum_several_dims_keepdim", lambda x: x.sum((0, 2), keepdim=True), randn(2, 3, 4), [SUM]),
+    Case("sum_negative_dim", lambda x: x.sum(-1), randn(2, 3, 4), [SUM]),
+    Case("sum_all", lambda x: x.sum(), randn(2, 3, 4), [SUM]),
+    Case("sum_empty_dim_list", lambda x: x.sum(dim=[]), randn(2, 3, 4), [SUM]),
+    Case("sum_empty_dim_list_keepdim", lambda x: x.sum(dim=[], keepdim=True), randn(3, 4), [SUM]),
+    Case("sum_rank0", lambda x: x.sum(0), randn(), [SUM]),
+    Case("sum_int32_to_int64", lambda x: x.sum(0), randint(3, 4), [SUM]),
+    Case("sum_int64", lambda x: x.sum((0, 1)), randint(3, 4, dtype=torch.int64), [SUM]),
+    Case("sum_bool", lambda x: x.sum(-1), randbool(3, 5), [SUM]),
+    Case("sum_bool_all", lambda x: x.sum(), randbool(3, 5), [SUM]),
+    Case("sum_dtype_arg", lambda x: x.sum(1, dtype=torch.float32), randint(3, 4), [SUM]),
+    # sum.default lowers to sum.dim_IntList with every dim.
+    Case("sum_default_op", lambda x: aten.sum.default(x), randn(3, 4), [SUM]),
+    Case("sum_fp16", lambda x: x.sum(1), randn(4, 16, dtype=F16), [SUM]),
+    Case("sum_bf16", lambda x: x.sum(-1), randn(4, 16, dtype=torch.bfloat16), [SUM]),
+    Case("mean_one_dim", lambda x: x.mean(1), randn(2, 3, 4), [MEAN]),
+    Case("mean_negative_dims_keepdim", lambda x: x.mean((-1, -3), True), randn(2, 3, 4), [MEAN]),
+    Case("mean_all", lambda x: x.mean(), randn(2, 3, 4), [MEAN_ALL]),
+    Case("mean_rank0", lambda x: x.mean(), randn(), [MEAN_ALL]),
+    Case(
+        "mean_dtype_arg", lambda x: x.mean(0, dtype=torch.float32), randn(3, 4, dtype=F16), [MEAN]
+    ),
+    Case("mean_fp16", lambda x: x.mean(-1, keepdim=True), randn(4, 16, dtype=F16), [MEAN]),
+    Case("prod_dim", lambda x: x.prod(1), randn(2, 3, 4), [PROD]),
+    Case("prod_keepdim_int", lambda x: x.prod(-1, keepdim=True), randint(3, 4), [PROD]),
+    Case("prod_all", lambda x: x.prod(), randn(2, 3), [PROD_ALL]),
+    Case("amax_dims", lambda x: x.amax((0, 2)), randn(2, 3, 4), [AMAX]),
+    Case("amax_keepdim", lambda x: x.amax(-1, keepdim=True), randn(2, 3, 4), [AMAX]),
+    Case("amax_bool", lambda x: x.amax(1), randbool(3, 4), [AMAX]),
+    Case("amin_all", lambda x: x.amin(dim=[]), randn(2, 3, 4), [AMIN]),
+    Case("amin_int", lambda x: x.amin(0), randint(3, 4), [AMIN]),
+    Case("max_all", lambda x: x.max(), randn(2, 3, 4), [MAX_ALL]),
+    Case("min_all_fp16", lambda x: x.min(), randn(2, 3, 4, dtype=F16), [MIN_ALL]),
+    Case("max_dim", lambda x: x.max(1), randn(2, 3, 4), [MAX_DIM]),
+    Case("max_dim_keepdim_negative", lambda x: x.max(-1, keepdim=True), randn(2, 3, 4), [MAX_DIM]),
+    Case("max_dim_rank1", lambda x: x.max(0), randn(6), [MAX_DIM]),
+    Case("min_dim", lambda x: x.min(0), randn(5, 3), [MIN_DIM]),
+    Case("min_dim_int", lambda x: x.min(1), randint(3, 4), [MIN_DIM]),
+    Case("max_dim_bool", lambda x: x.max(1), randbool(3, 4), [MAX_DIM]),
+    Case(
+        "max_dim_ties_first_index",
+        lambda x: x.max(1),
+        const([[1, 3, 3, 0], [2, 2, 2, 2]]),
+        [MAX_DIM],
+    ),
+    Case(
+        "min_dim_ties_fp32",
+        lambda x: x.min(0),
+        const([[0.0, 1.0], [0.0, 1.0], [-1.0, 1.0]]),
+        [MIN_DIM],
+    ),
+    Case("argmax_ties_flat", lambda x: x.argmax(), const([[0.0, 5.0], [5.0, 5.0]]), [ARGMAX]),
+    Case("argmin_ties_relu", lambda x: x.relu().argmin(1), randn(4, 6), [ARGMIN]),
+    Case("argmax_rank0", lambda x: x.argmax(), randn(), [ARGMAX]),
+    Case("argmax_dim", lambda x: x.argmax(1), randn(2, 3, 4), [ARGMAX]),
+    Case("argmax_flat", lambda x: x.argmax(), randn(2, 3, 4), [ARGMAX]),
+    Case("argmax_flat_keepdim", lambda x: x.argmax(keepdim=True), randn(2, 3), [ARGMAX]),
+    Case("argmin_keepdim", lambda x: x.argmin(-1, keepdim=True), randn(2, 3, 4), [ARGMIN]),
+    Case("argmin_fp16", lambda x: x.argmin(0), randn(7, 3, dtype=F16), [ARGMIN]),
+    Case("var_dim", lambda x: x.var(1), randn(2, 5, 4), [VAR]),
+    Case("var_all_correction0", lambda x: x.var(correction=0), randn(3, 4), [VAR]),
+    Case("var_keepdim", lambda x: x.var((0, 2), keepdim=True, correction=2), randn(3, 4, 5), [VAR]),
+    Case("var_std", lambda x: x.std(-1), randn(3, 6), [VAR]),
+    Case("var_fp16", lambda x: x.var(-1), randn(3, 16, dtype=F16), [VAR]),
+    Case("softmax_dim0", lambda x: x.softmax(0), randn(3, 4, 5), [SOFTMAX]),
+    Case("softmax_dim1", lambda x: x.softmax(1), randn(3, 4, 5), [SOFTMAX]),
+    Case("softmax_dim2", lambda x: x.softmax(2), randn(3, 4, 5), [SOFTMAX]),
+    Case("softmax_negative_dim_2d", lambda x: x.softmax(-1), randn(3, 7), [SOFTMAX]),
+    Case("softmax_nchw_dim3", lambda x: x.softmax(3), randn(2, 3, 4, 5), [SOFTMAX]),
+    Case("softmax_rank1", lambda x: x.softmax(0), randn(6), [SOFTMAX]),
+    Case("softmax_rank0", lambda x: x.softmax(0), randn(), [SOFTMAX]),
+    Case("softmax_fp16", lambda x: x.softmax(-1), randn(3, 16, dtype=F16), [SOFTMAX]),
+    Case("softmax_bf16", lambda x: x.softmax(1), randn(3, 16, dtype=torch.bfloat16), [SOFTMAX]),
+    Case(
+        "softmax_dtype_arg",
+        lambda x: x.softmax(-1, dtype=torch.float32),
+        randn(3, 8, dtype=F16),
+        [SOFTMAX],
+    ),
+    Case(
+        "softmax_underscore",
+        lambda x: aten._softmax(x, 1, False),
+        randn(3, 4),
+        [aten._softmax.default],
+    ),
+    Case("log_softmax_dim0", lambda x: x.log_softmax(0), randn(3, 4, 5), [LOG_SOFTMAX]),
+    Case("log_softmax_last", lambda x: x.log_softmax(-1), randn(3, 4, 5), [LOG_SOFTMAX]),
+    Case("log_softmax_rank1", lambda x: x.log_softmax(0), randn(6), [LOG_SOFTMAX]),
+    Case(
+        "log_softmax_large_logits", lambda x: (x * 200).log_softmax(-1), randn(3, 9), [LOG_SOFTMAX]
+    ),
+    Case("log_softmax_fp16", lambda x: x.log_softmax(1), randn(2, 16, dtype=F16), [LOG_SOFTMAX]),
+    Case(
+        "log_softmax_underscore",
+        lambda x: aten._log_softmax(x, 0, False),
+        randn(3, 4),
+        [aten._log_softmax.default],
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_reduction_matches_eager(case: Case) -> None:
+    """The reduction lands in one engine and the reference runtime matches eager."""
+    check_conversion(Fn(case.fn), case.inputs(), ops=case.ops)
+
+
+FALLBACKS = [
+    ("var_correction_too_large", lambda x: x.var(1, correction=4), randn(2, 4), "var", "<= 0"),
+    ("var_rank0", lambda x: x.var(), randn(), "var", "1 - 1 <= 0 degrees of freedom"),
+]
+
+
+@pytest.mark.parametrize(("name", "fn", "inputs", "node", "reason"), FALLBACKS, ids=lambda v: v)
+def test_reduction_refusal_has_reason(
+    name: str,
+    fn: Callable[..., Any],
+    inputs: Callable[[], list[torch.Tensor]],
+    node: str,
+    reason: str,
+) -> None:
+    """Refused reductions run in PyTorch with a report that says why."""
+    xs = inputs()
+    module = Fn(fn).eval()
+    compiled = torch_trt.dynamo.compile(module, xs, runtime="reference", min_block_size=1)
+    placement = torch_trt.report(compiled).placement(node)
+    assert placement.engine is None
+    assert placement.reason == Reason.UNSUPPORTED_ARGUMENTS
+    assert reason in placement.detail
+    torch.testing.assert_close(compiled(*xs), module(*xs), equal_nan=True)
