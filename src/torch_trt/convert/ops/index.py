@@ -1,0 +1,162 @@
+"""Converters: gathering by index (embedding, gather, index_select, advanced indexing).
+
+All of them map onto TensorRT's IGatherLayer: DEFAULT mode (ONNX Gather) for lookups along one
+dim, ELEMENT mode (ONNX GatherElements) for ``torch.gather``. TensorRT needs indices in
+[0, d); ``x[idx]`` accepts negative ones, so those are wrapped by adding d.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import fx
+
+from torch_trt.convert.context import ConversionContext, normalize_dim
+from torch_trt.convert.ops.shape import rank_problem
+from torch_trt.convert.registry import arg_val, converter
+
+aten = torch.ops.aten
+
+_INDEX_DTYPES = (torch.int32, torch.int64)
+
+
+def _gather(ctx: ConversionContext, data: Any, idx: Any, axis: int) -> Any:
+    """ONNX Gather: ``data.shape[:axis] + idx.shape + data.shape[axis+1:]``."""
+    return ctx.net.add_gather(data, idx, axis).get_output(0)
+
+
+def _index_dtype_problem(value: Any, what: str) -> str | None:
+    if isinstance(value, torch.Tensor) and value.dtype not in _INDEX_DTYPES:
+        return f"{what} has dtype {value.dtype}; only int32/int64 indices are supported"
+    return None
+
+
+def _data_rank_problem(node: fx.Node, name: str = "self") -> str | None:
+    data = arg_val(node, name)
+    if isinstance(data, torch.Tensor) and data.dim() == 0:
+        return f"{name} is 0-D; TensorRT gathers need rank >= 1"
+    return rank_problem(node)
+
+
+def _wrap_negative(ctx: ConversionContext, idx: Any, size: int) -> Any:
+    """Indices in [-size, size) mapped to [0, size), as torch does for ``x[idx]``."""
+    if isinstance(idx, torch.Tensor):  # a constant: wrap it now
+        return ctx.constant(torch.where(idx < 0, idx + size, idx), idx.dtype)
+    dtype = ctx.dtype(idx)
+    rank = len(ctx.shape(idx))
+    negative = ctx.elementwise(idx, ctx.itensor(0, dtype, rank), "LESS")
+    shifted = ctx.elementwise(idx, ctx.itensor(size, dtype, rank), "SUM")
+    cond, a, b = ctx.broadcast(negative, shifted, idx)
+    return ctx.net.add_select(cond, a, b).get_output(0)
+
+
+# -- embedding, index_select, gather ------------------------------------------------------------
+def _embedding_check(node: fx.Node) -> str | None:
+    weight = arg_val(node, "weight")
+    if isinstance(weight, torch.Tensor) and weight.dim() != 2:
+        return f"embedding weight must be 2-D, got {weight.dim()}-D"
+    return _index_dtype_problem(arg_val(node, "indices"), "indices") or rank_problem(node)
+
+
+@converter(aten.embedding.default, check=_embedding_check)
+def convert_embedding(
+    ctx: ConversionContext,
+    weight: Any,
+    indices: Any,
+    padding_idx: int = -1,
+    scale_grad_by_freq: bool = False,
+    sparse: bool = False,
+) -> Any:
+    """``weight[indices]``: rows of the table; padding_idx, scale_grad_by_freq and sparse only
+    affect gradients."""
+    return _gather(ctx, ctx.itensor(weight), ctx.itensor(indices), 0)
+
+
+def _index_select_check(node: fx.Node) -> str | None:
+    return _index_dtype_problem(arg_val(node, "index"), "index") or _data_rank_problem(node)
+
+
+@converter(aten.index_select.default, check=_index_select_check)
+def convert_index_select(ctx: ConversionContext, self: Any, dim: int, index: Any) -> Any:
+    """``self.index_select(dim, index)`` (torch refuses negative indices here)."""
+    self = ctx.itensor(self)
+    axis = normalize_dim(dim, len(ctx.shape(self)))
+    out = _gather(ctx, self, ctx.itensor(index), axis)
+    target = tuple(ctx.out.shape)  # a 0-D index keeps the dim with size 1
+    return out if ctx.shape(out) == target else ctx.reshape(out, target)
+
+
+def _gather_check(node: fx.Node) -> str | None:
+    index, data = arg_val(node, "index"), arg_val(node, "self")
+    tensors = isinstance(index, torch.Tensor) and isinstance(data, torch.Tensor)
+    if tensors and index.dim() != data.dim():
+        return f"index rank {index.dim()} differs from self rank {data.dim()}"
+    return _index_dtype_problem(index, "index") or _data_rank_problem(node)
+
+
+@converter(aten.gather.default, check=_gather_check)
+def convert_gather(
+    ctx: ConversionContext, self: Any, dim: int, index: Any, *, sparse_grad: bool = False
+) -> Any:
+    """``torch.gather(self, dim, index)`` = GatherElements (IGatherLayer ELEMENT mode)."""
+    self = ctx.itensor(self)
+    layer = ctx.net.add_gather_v2(self, ctx.itensor(index), ctx.trt.GatherMode.ELEMENT)
+    layer.axis = normalize_dim(dim, len(ctx.shape(self)))  # TensorRT rejects negative axes
+    return layer.get_output(0)
+
+
+# -- advanced indexing: x[i0, i1, ...] ----------------------------------------------------------
+def _index_check(node: fx.Node) -> str | None:
+    indices = arg_val(node, "indices")
+    vals = [i.meta.get("val") if isinstance(i, fx.Node) else i for i in indices]
+    if all(v is None for v in vals):
+        return "index without index tensors"
+    for k, v in enumerate(vals):
+        problem = _index_dtype_problem(v, f"indices[{k}]")
+        if problem is not None:
+            if isinstance(v, torch.Tensor) and v.dtype in (torch.bool, torch.uint8):
+                problem += " (boolean masks give data-dependent shapes)"
+            return problem
+    return _data_rank_problem(node)
+
+
+def _linear_index(ctx: ConversionContext, idx: Sequence[Any], sizes: Sequence[int]) -> Any:
+    """Row-major flat index into dims of ``sizes`` from one (broadcasting) index per dim."""
+    flat = ctx.cast(ctx.itensor(idx[-1]), torch.int64)
+    stride = sizes[-1]
+    for i, size in zip(reversed(idx[:-1]), reversed(sizes[:-1]), strict=True):
+        scaled = ctx.elementwise(
+            ctx.cast(i, torch.int64), ctx.itensor(stride, torch.int64, 0), "PROD"
+        )
+        flat = ctx.elementwise(flat, scaled, "SUM")
+        stride *= size
+    return flat
+
+
+@converter(aten.index.Tensor, check=_index_check)
+def convert_index(ctx: ConversionContext, self: Any, indices: Sequence[Any]) -> Any:
+    """``self[i0, i1, ...]`` with int index tensors (``None`` = full slice).
+
+    The indexed dims are merged into one and gathered with a flat index. As in torch, when
+    the index tensors are not adjacent the broadcast index dims come first in the result:
+    permuting the indexed dims to the front gives exactly that.
+    """
+    self = ctx.itensor(self)
+    shape = ctx.shape(self)
+    dims = [d for d, i in enumerate(indices) if i is not None]
+    idx = [_wrap_negative(ctx, indices[d], shape[d]) for d in dims]
+    if dims != list(range(dims[0], dims[-1] + 1)):
+        rest = [d for d in range(len(shape)) if d not in dims]
+        self = ctx.permute(self, dims + rest)
+        shape = ctx.shape(self)
+        dims = list(range(len(dims)))
+    first, last = dims[0], dims[-1] + 1
+    if len(dims) > 1:
+        merged = math.prod(shape[first:last])
+        self = ctx.reshape(self, (*shape[:first], merged, *shape[last:]))
+    out = _gather(ctx, self, _linear_index(ctx, idx, shape[first:last]), first)
+    target = tuple(ctx.out.shape)
+    return out if ctx.shape(out) == target else ctx.reshape(out, target)

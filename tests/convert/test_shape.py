@@ -1,0 +1,214 @@
+"""Shape-manipulation converters: view, permute, expand, cat, slice, select, split, casts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+import torch
+from torch import fx
+from torch._subclasses.fake_tensor import FakeTensorMode
+from torch.fx.passes.fake_tensor_prop import FakeTensorProp
+
+import torch_trt
+from torch_trt.build import build_engine
+from torch_trt.convert.interpreter import convert_module
+from torch_trt.convert.registry import Reason, support
+from torch_trt.runtime.reference import read_network
+from torch_trt.settings import CompileSettings, op_name
+from torch_trt.testing import assert_close, check_conversion
+
+aten = torch.ops.aten
+
+
+class Fn(torch.nn.Module):
+    """Wrap a function of the inputs as a module."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *args: Any) -> Any:
+        return self.fn(*args)
+
+
+def r(*shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """A small deterministic tensor of ``shape`` and ``dtype`` (ints span negatives)."""
+    g = torch.Generator().manual_seed(sum(shape) + len(shape))
+    if dtype == torch.bool:
+        return torch.rand(shape, generator=g) > 0.5
+    if dtype.is_floating_point:
+        return torch.randn(shape, generator=g).to(dtype)
+    return torch.randint(-50, 50, shape, generator=g).to(dtype)
+
+
+# (id, function, inputs, ops that must land in the engine)
+CASES: list[tuple[str, Callable[..., Any], list[torch.Tensor], Sequence[Any]]] = [
+    ("view", lambda x: x.view(6, -1), [r(2, 3, 4)], [aten.view.default]),
+    ("view_flatten", lambda x: x.flatten(1), [r(2, 3, 4)], [aten.view.default]),
+    ("view_to_scalar", lambda x: x.view(()), [r(1, 1)], [aten.view.default]),
+    ("view_int64", lambda x: x.reshape(4, 6), [r(2, 3, 4, dtype=torch.int64)], []),
+    ("view_noncontig", lambda x: x.transpose(0, 1).reshape(-1), [r(2, 3)], [aten.clone.default]),
+    ("permute", lambda x: x.permute(2, 0, 1), [r(2, 3, 4)], [aten.permute.default]),
+    ("permute_neg", lambda x: x.permute(-1, -3, -2), [r(2, 3, 4)], [aten.permute.default]),
+    ("permute_transpose", lambda x: x.transpose(0, 2), [r(2, 3, 4)], [aten.permute.default]),
+    ("permute_t_fp16", lambda x: x.t(), [r(3, 5, dtype=torch.float16)], [aten.permute.default]),
+    ("expand", lambda x: x.expand(2, 5, 4), [r(2, 1, 4)], [aten.expand.default]),
+    ("expand_keep", lambda x: x.expand(3, -1, 4), [r(2, 1)], [aten.expand.default]),
+    ("expand_bool", lambda x: x.expand(4, 3), [r(1, 3, dtype=torch.bool)], [aten.expand.default]),
+    ("expand_scalar", lambda x: x.expand(2, 3), [torch.tensor(1.5)], [aten.expand.default]),
+    ("squeeze_dim", lambda x: x.squeeze(1), [r(2, 1, 4)], [aten.squeeze.dims]),
+    ("squeeze_all", lambda x: x.squeeze(), [r(1, 3, 1)], [aten.squeeze.dims]),
+    ("squeeze_dims", lambda x: x.squeeze((0, 2)), [r(1, 3, 1)], [aten.squeeze.dims]),
+    ("unsqueeze", lambda x: x.unsqueeze(-1), [r(2, 3)], [aten.unsqueeze.default]),
+    ("unsqueeze_front_int32", lambda x: x.unsqueeze(0), [r(3, dtype=torch.int32)], []),
+    ("cat", lambda x, y: torch.cat([x, y], 1), [r(2, 3), r(2, 5)], [aten.cat.default]),
+    ("cat_negdim", lambda x, y: torch.cat([x, y], -1), [r(2, 3), r(2, 5)], [aten.cat.default]),
+    ("cat_three", lambda x, y: torch.cat([x, y, x], 0), [r(2, 3), r(4, 3)], [aten.cat.default]),
+    (
+        "cat_int64",
+        lambda x, y: torch.cat([x, y], -2),
+        [r(2, 3, dtype=torch.int64), r(1, 3, dtype=torch.int64)],
+        [aten.cat.default],
+    ),
+    (
+        "cat_mixed_dtypes",
+        lambda x, y: torch.cat([x, y], 0),
+        [r(2, 3), r(1, 3, dtype=torch.int32)],
+        [aten.cat.default],
+    ),
+    (
+        "cat_legacy_empty",
+        lambda x, y: torch.cat([x, y], 1),
+        [r(2, 3), torch.zeros(0)],
+        [aten.cat.default],
+    ),
+    ("cat_stack", lambda x, y: torch.stack([x, y], 1), [r(2, 3), r(3, 2).t()], []),
+    ("slice", lambda x: x[:, 1:3], [r(3, 5)], [aten.slice.Tensor]),
+    ("slice_step", lambda x: x[:, ::2], [r(3, 5)], [aten.slice.Tensor]),
+    ("slice_negative", lambda x: x[-2:, :-1], [r(3, 5)], [aten.slice.Tensor]),
+    ("slice_clamped", lambda x: x[:, -100:100:3], [r(3, 7)], [aten.slice.Tensor]),
+    ("slice_empty", lambda x: x[:, 4:2] + 1, [r(3, 5)], [aten.slice.Tensor]),
+    ("slice_narrow_int64", lambda x: x.narrow(1, 1, 2), [r(2, 4, dtype=torch.int64)], []),
+    ("select", lambda x: x[:, 2], [r(2, 3, 4)], [aten.select.int]),
+    ("select_negative", lambda x: x[-1], [r(2, 3, 4)], [aten.select.int]),
+    ("select_bool", lambda x: x[:, -2], [r(3, 4, dtype=torch.bool)], [aten.select.int]),
+    ("select_to_scalar", lambda x: x[1] * 2, [r(3)], [aten.select.int]),
+    ("split", lambda x: x.split(2, 1), [r(2, 5)], [aten.split_with_sizes.default]),
+    ("split_sizes", lambda x: x.split([1, 3], -1), [r(2, 4)], [aten.split_with_sizes.default]),
+    ("split_chunk_fp16", lambda x: x.chunk(3, 0), [r(6, 2, dtype=torch.float16)], []),
+    ("split_unbind", lambda x: x.unbind(1), [r(2, 3)], []),
+    ("repeat", lambda x: x.repeat(2, 1, 3), [r(3, 2)], [aten.repeat.default]),
+    ("repeat_tile_int32", lambda x: x.tile((2, 2)), [r(2, 3, dtype=torch.int32)], []),
+    ("clone", lambda x: x.clone() + 1, [r(2, 3)], [aten.clone.default]),
+    ("clone_contiguous", lambda x: x.permute(1, 0).contiguous(), [r(2, 3)], [aten.clone.default]),
+    (
+        "clone_channels_last",
+        lambda x: x.clone(memory_format=torch.channels_last),
+        [r(1, 2, 3, 3)],
+        [aten.clone.default],
+    ),
+    ("to_copy_int32", lambda x: (x * 10).to(torch.int32), [r(3, 4)], [aten._to_copy.default]),
+    ("to_copy_int64", lambda x: (x * 10).long(), [r(3, 4)], [aten._to_copy.default]),
+    ("to_copy_fp16", lambda x: x.half(), [r(3, 4)], [aten._to_copy.default]),
+    ("to_copy_from_fp16", lambda x: x.float(), [r(3, 4, dtype=torch.float16)], []),
+    ("to_copy_bf16", lambda x: x.bfloat16(), [r(3, 4)], [aten._to_copy.default]),
+    ("to_copy_float_to_bool", lambda x: x.bool(), [torch.tensor([0.0, -0.0, 0.3, -2.0])], []),
+    ("to_copy_int_to_bool", lambda x: x.bool(), [r(5, dtype=torch.int32)], []),
+    ("to_copy_bool_to_float", lambda x: x.float(), [r(2, 3, dtype=torch.bool)], []),
+    ("to_copy_int_to_float", lambda x: x.float(), [r(2, 3, dtype=torch.int64)], []),
+    (
+        "to_copy_truncates",
+        lambda x: x.to(torch.int32),
+        [torch.tensor([-2.7, -1.5, -0.4, 0.0, 0.4, 1.5, 2.7])],
+        [aten._to_copy.default],
+    ),
+]
+
+
+@pytest.mark.parametrize("fn,inputs,ops", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_shape_op_converts(fn: Callable[..., Any], inputs: list[torch.Tensor], ops: Any) -> None:
+    """The op lands in one engine and the reference runtime matches eager."""
+    check_conversion(Fn(fn), inputs, ops=ops)
+
+
+# (id, function, inputs, the op that must stay in PyTorch, words in the reason's detail)
+FALLBACKS: list[tuple[str, Callable[..., Any], list[torch.Tensor], Any, str]] = [
+    (
+        "view_rank9",
+        lambda x: x.view(*([1] * 9)) + 1,
+        [r(1)],
+        aten.view.default,
+        "exceeds TensorRT's limit of 8 dims",
+    ),
+    (
+        "to_copy_device",
+        lambda x: x.to(device="meta", dtype=torch.int32),
+        [r(2, 3)],
+        aten._to_copy.default,
+        "device change cpu -> meta",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "fn,inputs,op,words", [c[1:] for c in FALLBACKS], ids=[c[0] for c in FALLBACKS]
+)
+def test_shape_op_falls_back(
+    fn: Callable[..., Any], inputs: list[torch.Tensor], op: Any, words: str
+) -> None:
+    """Unsupported arguments keep the node in PyTorch with a reason naming the problem."""
+    compiled = torch_trt.dynamo.compile(Fn(fn), inputs, runtime="reference", min_block_size=1)
+    rep = torch_trt.report(compiled)
+    hits = [p for p in rep.fallbacks if p.op == op_name(op)]
+    assert hits, f"{op} did not fall back: {rep.fallbacks}"
+    assert hits[0].reason is Reason.UNSUPPORTED_ARGUMENTS
+    assert words in hits[0].detail
+
+
+# -- overloads the lowering rewrites away (transpose, t, reshape, squeeze.dim, split, unbind,
+# ...): converted from hand-built one-node graphs so that their converters are still exercised.
+X = "X"  # stands for the graph input in an argument list
+
+GRAPH_CASES: list[tuple[str, Any, Sequence[Any], torch.Tensor]] = [
+    ("view_unsafe", aten._unsafe_view.default, [X, [3, 8]], r(2, 3, 4)),
+    ("view_reshape", aten.reshape.default, [X, [-1, 2]], r(2, 3, 4)),
+    ("view_flatten_using_ints", aten.flatten.using_ints, [X, 0, 1], r(2, 3, 4)),
+    ("squeeze_default", aten.squeeze.default, [X], r(1, 3, 1)),
+    ("squeeze_dim_noop", aten.squeeze.dim, [X, 1], r(2, 3)),
+    ("squeeze_dim", aten.squeeze.dim, [X, -1], r(2, 3, 1)),
+    ("permute_transpose_int", aten.transpose.int, [X, -1, 0], r(2, 3, 4)),
+    ("permute_t", aten.t.default, [X], r(2, 5)),
+    ("permute_t_1d", aten.t.default, [X], r(4)),
+    ("split_tensor", aten.split.Tensor, [X, 2, -1], r(3, 5)),
+    ("split_with_empty", aten.split_with_sizes.default, [X, [3, 0]], r(3, 2)),
+    ("split_unbind_int", aten.unbind.int, [X, 1], r(2, 3, dtype=torch.int64)),
+    ("to_copy_bool_to_int", aten._to_copy.default, [X], r(4, dtype=torch.bool)),
+]
+
+
+@pytest.mark.parametrize("op,args,x", [c[1:] for c in GRAPH_CASES], ids=[c[0] for c in GRAPH_CASES])
+def test_shape_node_converts(op: Any, args: Sequence[Any], x: torch.Tensor) -> None:
+    """A lone node of the overload is supported, builds, and evaluates to eager's value."""
+    kwargs: dict[str, Any] = {"dtype": torch.int32} if op is aten._to_copy.default else {}
+    g = fx.Graph()
+    p = g.placeholder("x")
+    node = g.call_function(op, tuple(p if a is X else a for a in args), kwargs)
+    g.output(node)
+    gm = fx.GraphModule(torch.nn.Module(), g)
+    FakeTensorProp(gm, FakeTensorMode(allow_non_fake_inputs=True)).propagate(x)
+    assert support(node, CompileSettings()).supported
+    network = convert_module(gm)
+    assert build_engine(network, CompileSettings(), "shape")
+    got = read_network(network.net).run([x])
+    want = op(*(x if a is X else a for a in args), **kwargs)
+    want = list(want) if isinstance(want, list | tuple) else [want]
+    assert len(got) == len(want)
+    for g_, w in zip(got, want, strict=True):
+        assert_close(g_, w, None)
+
+
+def test_to_copy_same_device_converts() -> None:
+    """``x.to(device=x.device)`` is no device change: it converts."""
+    check_conversion(Fn(lambda x: x.to(device="cpu", dtype=torch.int32)), [r(2, 3)])
