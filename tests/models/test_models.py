@@ -19,13 +19,26 @@ def _assert_one_engine(compiled: torch.nn.Module) -> torch_trt.Report:
     return rep
 
 
+def randomize_norm_stats(model: torch.nn.Module) -> torch.nn.Module:
+    """Give batch norms non-trivial statistics, so that folding them is really tested."""
+    with torch.no_grad():
+        for mod in model.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                assert mod.running_mean is not None and mod.running_var is not None
+                mod.running_mean.uniform_(-0.5, 0.5)
+                mod.running_var.uniform_(0.5, 2.0)
+                mod.weight.uniform_(0.5, 1.5)
+                mod.bias.uniform_(-0.2, 0.2)
+    return model
+
+
 @pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small"])
 def test_torchvision_model(name: str) -> None:
     """A torchvision classifier with random weights becomes one engine matching eager."""
     import torchvision.models as tvm
 
     torch.manual_seed(0)
-    model = getattr(tvm, name)().eval()
+    model = randomize_norm_stats(getattr(tvm, name)().eval())
     x = torch.randn(2, 3, 224, 224)
     compiled = torch_trt.dynamo.compile(model, [x], runtime="reference")
     _assert_one_engine(compiled)
@@ -72,7 +85,10 @@ def test_bert_two_layers() -> None:
     # The mask is live: another mask gives another (still matching) answer.
     other = torch.ones_like(mask)
     with torch.no_grad():
-        assert rel_error(
-            compiled(ids, attention_mask=other).last_hidden_state,
-            model(ids, attention_mask=other).last_hidden_state,
-        ) < FP32_RTOL
+        assert (
+            rel_error(
+                compiled(ids, attention_mask=other).last_hidden_state,
+                model(ids, attention_mask=other).last_hidden_state,
+            )
+            < FP32_RTOL
+        )
