@@ -1,7 +1,8 @@
 """Build stage: network + settings -> serialized engine.
 
-The builder config gets the workspace limit, the optimization level and, when asked, a progress
-monitor. A refused build raises :class:`EngineBuildError` carrying TensorRT's own messages.
+The builder config gets the workspace limit, the optimization level, one optimization profile
+when some input is dynamic and, when asked, a progress monitor. A refused build raises
+:class:`EngineBuildError` carrying TensorRT's own messages.
 """
 
 from __future__ import annotations
@@ -41,14 +42,44 @@ def _progress_monitor(settings: CompileSettings) -> Any:
     return _Monitor()
 
 
-def build_engine(network: Network, settings: CompileSettings, name: str) -> bytes:
-    """Build ``network`` and return the serialized engine.
+Profile = dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]]
+
+
+def _add_profile(network: Network, config: Any, shapes: Profile) -> Profile:
+    """One optimization profile with exactly ``shapes``; returns what TensorRT recorded."""
+    dynamic = {k: v for k, v in shapes.items() if v[0] != v[2]}
+    if not dynamic:
+        return {}
+    profile = network.builder.create_optimization_profile()
+    for name, (lo, opt, hi) in dynamic.items():
+        profile.set_shape(name, lo, opt, hi)
+    if config.add_optimization_profile(profile) < 0 or not profile:
+        detail = " | ".join(network.logger.take_errors()) or "invalid profile"
+        raise EngineBuildError(f"TensorRT refused the optimization profile {dynamic}: {detail}")
+    # IBuilderConfig cannot be read back: keep what the profile object itself reports.
+    return {
+        name: tuple(tuple(int(d) for d in dims) for dims in profile.get_shape(name))  # type: ignore[misc]
+        for name in dynamic
+    }
+
+
+def build_engine(
+    network: Network, settings: CompileSettings, name: str, shapes: Profile | None = None
+) -> tuple[bytes, Profile]:
+    """Build ``network``; return the serialized engine and the optimization profile it has.
+
+    Args:
+        network: the converted network.
+        settings: compile settings (workspace, optimization level, progress).
+        name: engine name for messages.
+        shapes: ``{input name: (min, opt, max)}`` for every network input.
 
     Raises:
         EngineBuildError: TensorRT returned no engine; the message holds its logged errors.
     """
     trt = _trt.load()
     config = network.builder.create_builder_config()
+    profile = _add_profile(network, config, shapes or {})
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, settings.workspace_size)
     config.builder_optimization_level = settings.optimization_level
     monitor = None
@@ -61,4 +92,4 @@ def build_engine(network: Network, settings: CompileSettings, name: str) -> byte
         detail = " | ".join(errors) or "TensorRT gave no reason"
         raise EngineBuildError(f"TensorRT could not build engine {name}: {detail}")
     del monitor
-    return bytes(memoryview(blob))
+    return bytes(memoryview(blob)), profile

@@ -97,6 +97,12 @@ def op_name(target: object) -> str:
         return f"{ns}.{target._schema.name.split('::')[-1]}.{target._overloadname}"
     if isinstance(target, torch._ops.OpOverloadPacket):
         return f"{target._qualified_op_name.replace('::', '.')}"
+    module = getattr(target, "__module__", None)
+    name = getattr(target, "__name__", None)
+    if module in ("_operator", "operator") and name:
+        return f"operator.{name}"
+    if module and name:
+        return f"{module}.{name}"
     return str(target)
 
 

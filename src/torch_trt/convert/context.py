@@ -129,11 +129,46 @@ class ConversionContext:
             return t
         return self.net.add_cast(t, trt_dtype(dtype)).get_output(0)
 
-    def reshape(self, t: Any, shape: Sequence[int]) -> Any:
-        """``t`` reshaped to a static ``shape`` (-1 allowed once; 0 means a zero-length dim)."""
+    def reshape(self, t: Any, shape: Sequence[Any]) -> Any:
+        """``t`` reshaped to ``shape``: ints (-1 allowed once; 0 is a zero-length dim) and, for
+        dynamic shapes, 1-element int64 ITensors (symbolic sizes)."""
         layer = self.net.add_shuffle(t)
         layer.zero_is_placeholder = False
-        layer.reshape_dims = tuple(shape)
+        if all(isinstance(d, int) for d in shape):
+            layer.reshape_dims = tuple(shape)
+        else:
+            layer.set_input(1, self.shape_tensor(shape))
+        return layer.get_output(0)
+
+    # -- symbolic sizes (dynamic shapes) ------------------------------------------------------
+    @staticmethod
+    def is_dynamic(t: Any) -> bool:
+        """True when some dimension of ``t`` is only known at run time."""
+        return any(d < 0 for d in t.shape)
+
+    def sym(self, value: Any) -> Any:
+        """A size as a 1-element int64 ITensor: a Python int becomes a constant."""
+        if isinstance(value, int):
+            return self.constant(torch.tensor([value], dtype=torch.int64), torch.int64)
+        return self.cast(
+            self.reshape(value, (1,)) if len(self.shape(value)) != 1 else value, torch.int64
+        )
+
+    def dim(self, t: Any, i: int) -> Any:
+        """Dimension ``i`` of ``t`` as a 1-element int64 ITensor (a constant when static)."""
+        size = self.shape(t)[i]
+        if size >= 0:
+            return self.sym(size)
+        shape = self.net.add_shape(t).get_output(0)
+        return self.net.add_slice(shape, (i,), (1,), (1,)).get_output(0)
+
+    def shape_tensor(self, dims: Sequence[Any]) -> Any:
+        """A 1-D int64 shape tensor from ints and 1-element ITensors (-1 passes through)."""
+        parts = [self.sym(d) for d in dims]
+        if not parts:
+            return self.constant(torch.zeros(0, dtype=torch.int64), torch.int64)
+        layer = self.net.add_concatenation(parts)
+        layer.axis = 0
         return layer.get_output(0)
 
     def permute(self, t: Any, perm: Sequence[int]) -> Any:
@@ -147,7 +182,10 @@ class ConversionContext:
         shape = self.shape(t)
         if len(shape) >= rank:
             return t
-        return self.reshape(t, (1,) * (rank - len(shape)) + shape)
+        if not self.is_dynamic(t):
+            return self.reshape(t, (1,) * (rank - len(shape)) + shape)
+        axes = self.axes_tensor(range(rank - len(shape)))
+        return self.net.add_unsqueeze(t, axes).get_output(0)
 
     def broadcast(self, *ts: Any) -> list[Any]:
         """ITensors of equal rank (leading 1s added), as TensorRT elementwise layers need."""

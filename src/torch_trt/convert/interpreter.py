@@ -59,7 +59,7 @@ class _NetworkInterpreter(fx.Interpreter):
         if errors:
             raise self.ctx.fail("TensorRT reported: " + " | ".join(errors))
         if n.op == "call_function" and n.target is not operator.getitem:
-            _check_result(self.ctx, n, result)
+            result = _check_result(self.ctx, n, result)
         return result
 
     def _name_layers(self, n: fx.Node, first: int) -> None:
@@ -72,8 +72,11 @@ class _NetworkInterpreter(fx.Interpreter):
     def placeholder(self, target: Any, args: Any, kwargs: Any) -> Any:
         node = self.ctx.node
         assert node is not None
-        val = registry.meta_val(node)
-        t = self.ctx.net.add_input(node.name, trt_dtype(val.dtype), tuple(val.shape))
+        val = node.meta.get("val")
+        if not isinstance(val, torch.Tensor):
+            raise self.ctx.fail(f"engine inputs must be tensors, got {type(val).__name__}")
+        shape = tuple(d if isinstance(d, int) else -1 for d in val.shape)
+        t = self.ctx.net.add_input(node.name, trt_dtype(val.dtype), shape)
         self.input_names.append(node.name)
         return t
 
@@ -103,23 +106,44 @@ class _NetworkInterpreter(fx.Interpreter):
         return outs
 
 
-def _check_result(ctx: ConversionContext, n: fx.Node, result: Any) -> None:
+def _shape_matches(got: tuple[int, ...], want: tuple[Any, ...]) -> bool:
+    """TensorRT's -1 stands for torch's symbolic dims; a static dim TensorRT could not infer
+    (-1 where torch knows the size) is accepted and fixed by the caller."""
+    if len(got) != len(want):
+        return False
+    return all(g == w or g == -1 or not isinstance(w, int) for g, w in zip(got, want, strict=True))
+
+
+def _check_one(ctx: ConversionContext, g: Any, w: torch.Tensor) -> Any:
+    try:
+        shape = tuple(g.shape)
+    except RuntimeError as e:  # shape inference failed; the reason is in the log
+        raise ctx.fail(f"shape inference failed: {ctx.logger.take_errors() or e}") from e
+    want = tuple(w.shape)
+    if not _shape_matches(shape, want) or torch_dtype(g.dtype) != w.dtype:
+        shown = tuple(d if isinstance(d, int) else str(d) for d in want)
+        raise ctx.fail(
+            f"converter produced {shape} {torch_dtype(g.dtype)}, torch expects {shown} {w.dtype}"
+        )
+    if -1 in shape and all(isinstance(d, int) for d in want):
+        # Keep static knowledge static: later converters may rely on it.
+        return ctx.reshape(g, [int(d) for d in want])
+    return g
+
+
+def _check_result(ctx: ConversionContext, n: fx.Node, result: Any) -> Any:
     """Compare what the converter produced with the shape/dtype torch recorded."""
     expected = n.meta.get("val")
-    got = list(result) if isinstance(result, list | tuple) else [result]
-    want = list(expected) if isinstance(expected, list | tuple) else [expected]
-    for g, w in zip(got, want, strict=False):
-        if not isinstance(w, torch.Tensor) or g is None:
-            continue
-        try:
-            shape = tuple(g.shape)
-        except RuntimeError as e:  # shape inference failed; the reason is in the log
-            raise ctx.fail(f"shape inference failed: {ctx.logger.take_errors() or e}") from e
-        if shape != tuple(w.shape) or torch_dtype(g.dtype) != w.dtype:
-            raise ctx.fail(
-                f"converter produced {shape} {torch_dtype(g.dtype)}, "
-                f"torch expects {tuple(w.shape)} {w.dtype}"
-            )
+    if isinstance(result, list | tuple):
+        want = list(expected) if isinstance(expected, list | tuple) else [expected]
+        fixed = [
+            _check_one(ctx, g, w) if isinstance(w, torch.Tensor) and g is not None else g
+            for g, w in zip(result, want, strict=False)
+        ]
+        return type(result)(fixed) if isinstance(result, tuple) else fixed
+    if isinstance(expected, torch.Tensor) and result is not None:
+        return _check_one(ctx, result, expected)
+    return result
 
 
 def convert_module(gm: fx.GraphModule) -> Network:

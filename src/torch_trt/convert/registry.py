@@ -10,6 +10,11 @@ Arguments are bound to the ATen schema by name (``self``, ``other``, ``alpha``),
 defaults filled in, so converters never index ``args[0]``. ``check(node)`` reads only node
 metadata (``node.meta["val"]``) and returns ``None`` when the node is supported, or the reason it
 is not; partitioning therefore never needs TensorRT. Registering a key twice is an error.
+
+Dynamic shapes are opt-in: a converter registered with ``dynamic=True`` promises to handle
+symbolic dimensions (``-1`` in TensorRT, ``SymInt`` in torch); nodes with symbolic shapes whose
+converter does not stay in PyTorch with that reason. Besides ATen overloads, the Python operators
+that torch.export uses for shape arithmetic on ``SymInt`` (``operator.mul``, ...) can be keys.
 """
 
 from __future__ import annotations
@@ -48,26 +53,48 @@ class Reason(str, enum.Enum):
 
 @dataclasses.dataclass(frozen=True)
 class Converter:
-    """A registered converter: the ATen op, the function and its capability check."""
+    """A registered converter: the op, the function, its capability check, dynamic support."""
 
-    target: torch._ops.OpOverload
+    target: Any
     fn: ConverterFn
     check: Check | None
+    dynamic: bool = False
 
 
-_REGISTRY: dict[torch._ops.OpOverload, Converter] = {}
+# Python-level ops torch.export emits for SymInt arithmetic; their converters take positional
+# operands (``a``, ``b``) because they have no schema.
+SYM_OPS = frozenset(
+    {
+        operator.add,
+        operator.sub,
+        operator.mul,
+        operator.floordiv,
+        operator.mod,
+        operator.neg,
+        torch.sym_max,
+        torch.sym_min,
+    }
+)
+
+_REGISTRY: dict[Any, Converter] = {}
 
 
 def converter(
-    *targets: torch._ops.OpOverload, check: Check | None = None
+    *targets: Any, check: Check | None = None, dynamic: bool = False
 ) -> Callable[[ConverterFn], ConverterFn]:
-    """Register the decorated function as the converter of each ATen overload in ``targets``."""
+    """Register the decorated function as the converter of each op in ``targets``.
+
+    Args:
+        targets: ATen ``OpOverload``s (or members of :data:`SYM_OPS`).
+        check: ``node -> None | reason``, reading only node metadata.
+        dynamic: the converter handles symbolic dimensions.
+    """
     if not targets:
         raise TypeError("converter() needs at least one ATen OpOverload")
 
     def wrap(fn: ConverterFn) -> ConverterFn:
         for target in targets:
-            if not isinstance(target, torch._ops.OpOverload):
+            if not isinstance(target, torch._ops.OpOverload) and target not in SYM_OPS:
                 raise TypeError(f"converter keys must be ATen OpOverloads, got {target!r}")
             if target in _REGISTRY:
                 prev = _REGISTRY[target].fn
@@ -75,7 +102,7 @@ def converter(
                     f"converter for {op_name(target)} registered twice "
                     f"({prev.__module__}.{prev.__qualname__} and {fn.__module__}.{fn.__qualname__})"
                 )
-            _REGISTRY[target] = Converter(target, fn, check)
+            _REGISTRY[target] = Converter(target, fn, check, dynamic)
         return fn
 
     return wrap
@@ -83,20 +110,24 @@ def converter(
 
 def lookup(target: object) -> Converter | None:
     """The converter registered for ``target``, or ``None``."""
-    if isinstance(target, torch._ops.OpOverload):
+    try:
         return _REGISTRY.get(target)
-    return None
+    except TypeError:  # unhashable targets have no converter
+        return None
 
 
-def registered_ops() -> Sequence[torch._ops.OpOverload]:
-    """Every ATen overload with a converter, sorted by name."""
+def registered_ops() -> Sequence[Any]:
+    """Every op with a converter, sorted by name."""
     return sorted(_REGISTRY, key=op_name)
 
 
-def bind_args(
-    target: torch._ops.OpOverload, args: Sequence[Any], kwargs: Mapping[str, Any]
-) -> dict[str, Any]:
-    """Bind fx call arguments to the op's schema names, filling schema defaults."""
+def bind_args(target: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Bind fx call arguments to the op's schema names, filling schema defaults.
+
+    Schema-less SymInt operators bind their operands as ``a`` and ``b``.
+    """
+    if not isinstance(target, torch._ops.OpOverload):
+        return dict(zip(("a", "b"), args, strict=False))
     bound: dict[str, Any] = {}
     positional = list(args)
     for i, arg in enumerate(target._schema.arguments):
@@ -113,7 +144,6 @@ def bind_args(
 
 def node_args(node: fx.Node) -> dict[str, Any]:
     """The node's arguments bound to its schema (values are fx Nodes or Python values)."""
-    assert isinstance(node.target, torch._ops.OpOverload)
     return bind_args(node.target, node.args, node.kwargs)
 
 
@@ -133,7 +163,7 @@ def support(node: fx.Node, settings: CompileSettings) -> Support:
     conv = lookup(node.target)
     if conv is None:
         return Support(False, Reason.NO_CONVERTER, f"no converter for {op_name(node.target)}")
-    problem = check_tensors(node)
+    problem = check_tensors(node, allow_dynamic=conv.dynamic)
     if problem is None and conv.check is not None:
         problem = conv.check(node)
     if problem is not None:
@@ -141,14 +171,18 @@ def support(node: fx.Node, settings: CompileSettings) -> Support:
     return Support(True)
 
 
-def check_tensors(node: fx.Node) -> str | None:
-    """Generic check: every tensor flowing in or out has a TensorRT dtype and a static shape."""
+def check_tensors(node: fx.Node, allow_dynamic: bool = False) -> str | None:
+    """Generic check: every tensor in or out has a TensorRT dtype; shapes are static unless the
+    converter takes dynamic shapes."""
     for where, value in _tensor_values(node):
         if value.dtype not in TRT_DTYPES:
             extra = " (TensorRT has no float64)" if value.dtype == torch.float64 else ""
             return f"{where} has dtype {value.dtype}{extra}"
-        if any(not isinstance(d, int) for d in value.shape):
-            return f"{where} has a dynamic shape {tuple(value.shape)}"
+        if not allow_dynamic and any(not isinstance(d, int) for d in value.shape):
+            return (
+                f"{where} has a dynamic shape {tuple(value.shape)} and the "
+                f"{op_name(node.target)} converter takes static shapes only"
+            )
     return None
 
 

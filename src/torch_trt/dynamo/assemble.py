@@ -9,7 +9,9 @@ import torch
 from torch import fx
 
 from torch_trt import _trt
+from torch_trt.build import Profile
 from torch_trt.convert.interpreter import Network
+from torch_trt.dynamo.shapes import dims_json
 from torch_trt.runtime.engine import Binding, EngineMetadata
 
 
@@ -21,22 +23,35 @@ class BuiltRegion:
     network: Network
     engine: bytes
     reference: bytes | None
+    profile: Profile
+
+
+def _binding(name: str, node: fx.Node, profile: Profile) -> Binding:
+    val = node.meta["val"]
+    return Binding(
+        name,
+        str(val.dtype).removeprefix("torch."),
+        tuple(dims_json(val.shape)),
+        profile.get(name),
+    )
+
+
+def region_io(sub: fx.GraphModule) -> tuple[list[fx.Node], list[fx.Node]]:
+    """The region's placeholders and the nodes it outputs, in order."""
+    placeholders = [n for n in sub.graph.nodes if n.op == "placeholder"]
+    out_node = next(n for n in sub.graph.nodes if n.op == "output")
+    outs = out_node.args[0]
+    return placeholders, list(outs) if isinstance(outs, list | tuple) else [outs]
 
 
 def metadata_for(region: BuiltRegion, sub: fx.GraphModule, runtime: str) -> EngineMetadata:
     """The engine's metadata record, from the region's placeholders and output values."""
-    placeholders = [n for n in sub.graph.nodes if n.op == "placeholder"]
-    out_node = next(n for n in sub.graph.nodes if n.op == "output")
-    outs = out_node.args[0]
-    outs = list(outs) if isinstance(outs, list | tuple) else [outs]
+    placeholders, outs = region_io(sub)
+    net = region.network
     inputs = tuple(
-        Binding(name, str(p.meta["val"].dtype).removeprefix("torch."), tuple(p.meta["val"].shape))
-        for name, p in zip(region.network.input_names, placeholders, strict=True)
+        _binding(n, p, region.profile) for n, p in zip(net.input_names, placeholders, strict=True)
     )
-    outputs = tuple(
-        Binding(name, str(o.meta["val"].dtype).removeprefix("torch."), tuple(o.meta["val"].shape))
-        for name, o in zip(region.network.output_names, outs, strict=True)
-    )
+    outputs = tuple(_binding(n, o, {}) for n, o in zip(net.output_names, outs, strict=True))
     return EngineMetadata(
         engine_id=uuid.uuid4().hex,
         name=region.name,
@@ -67,9 +82,8 @@ def splice_engine(gm: fx.GraphModule, region: BuiltRegion, runtime: str) -> None
             torch.ops.torch_trt.execute_engine.default,
             (list(call.args), engine, ref, meta.to_json()),
         )
-    new.meta["val"] = [
-        torch.empty(b.shape, dtype=b.torch_dtype, device="meta") for b in meta.outputs
-    ]
+    _, outs = region_io(sub)
+    new.meta["val"] = [o.meta["val"] for o in outs]
     call.replace_all_uses_with(new)
     gm.graph.erase_node(call)
     delattr(gm, region.name)

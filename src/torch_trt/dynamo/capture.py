@@ -1,12 +1,19 @@
-"""Capture stage: whatever the user hands us becomes an ``ExportedProgram``."""
+"""Capture stage: whatever the user hands us becomes an ``ExportedProgram``.
+
+Dynamic :class:`Input` ranges become ``torch.export`` dynamic dims: a named dim (``dim_names``)
+is one ``Dim`` shared by every input that uses the name; an unnamed one is ``Dim.AUTO`` with the
+range, so torch.export finds equal dims (a shared batch) by itself.
+"""
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
+from torch.export import Dim
 
 from torch_trt.errors import CaptureError
 from torch_trt.inputs import Input
@@ -14,25 +21,86 @@ from torch_trt.inputs import Input
 log = logging.getLogger("torch_trt")
 
 
+def _example(where: str, x: Any) -> Any:
+    if isinstance(x, Input):
+        return x.example()
+    if isinstance(x, torch.Tensor | int | float | bool) or x is None:
+        return x
+    raise TypeError(f"{where} must be a torch.Tensor or torch_trt.Input, got {type(x)}")
+
+
 def example_inputs(inputs: Sequence[Any]) -> tuple[Any, ...]:
     """Tensors to trace with: ``Input`` specs become example tensors, tensors pass through."""
-    out: list[Any] = []
-    for i, x in enumerate(inputs):
+    return tuple(_example(f"inputs[{i}]", x) for i, x in enumerate(inputs))
+
+
+def example_kwargs(kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Keyword example inputs, as :func:`example_inputs`."""
+    return {k: _example(f"kwarg_inputs[{k!r}]", v) for k, v in (kwargs or {}).items()}
+
+
+def input_specs(
+    model: torch.nn.Module, inputs: Sequence[Any], kwargs: Mapping[str, Any] | None
+) -> dict[str, Input | None]:
+    """Every given argument, keyed by its forward() name: an :class:`Input` for tensors and
+    specs, ``None`` for other values."""
+    try:
+        bound = inspect.signature(model.forward).bind(*inputs, **dict(kwargs or {}))
+    except TypeError:  # export reports signature problems better; name inputs by position
+        named: dict[str, Any] = {f"arg{i}": x for i, x in enumerate(inputs)}
+        named.update(kwargs or {})
+    else:
+        named = dict(bound.arguments)
+    specs: dict[str, Input | None] = {}
+    for name, x in named.items():
         if isinstance(x, Input):
-            out.append(x.example())
-        elif isinstance(x, torch.Tensor | int | float | bool) or x is None:
-            out.append(x)
+            specs[name] = x
+        elif isinstance(x, torch.Tensor):
+            specs[name] = Input.from_tensor(x)
         else:
-            raise TypeError(f"inputs[{i}] must be a torch.Tensor or torch_trt.Input, got {type(x)}")
-    return tuple(out)
+            specs[name] = None
+    return specs
+
+
+def _dynamic_shapes(specs: Mapping[str, Input | None]) -> dict[str, Any] | None:
+    if not any(s is not None and s.is_dynamic for s in specs.values()):
+        return None
+    named: dict[str, Any] = {}
+    out: dict[str, Any] = {}
+    for arg, spec in specs.items():
+        if spec is None:
+            out[arg] = None
+            continue
+        dims: dict[int, Any] = {}
+        for d in spec.dynamic_dims():
+            lo, hi = spec.min_shape[d], spec.max_shape[d]
+            name = spec.dim_names[d]
+            if name is None:
+                dims[d] = Dim.AUTO(min=lo, max=hi)
+                continue
+            if name not in named:
+                named[name] = (Dim(name, min=lo, max=hi), (lo, hi))
+            elif named[name][1] != (lo, hi):
+                raise ValueError(
+                    f"dim name {name!r} has range {named[name][1]} in one Input and {(lo, hi)} in "
+                    f"{arg!r}: one name is one dimension with one range"
+                )
+            dims[d] = named[name][0]
+        out[arg] = dims or None
+    return out
 
 
 def capture(
     model: torch.nn.Module | torch.export.ExportedProgram,
-    args: tuple[Any, ...],
+    inputs: Sequence[Any],
     kwargs: Mapping[str, Any] | None = None,
 ) -> torch.export.ExportedProgram:
     """``torch.export`` (non-strict) the model; an ``ExportedProgram`` passes through.
+
+    Args:
+        model: the model.
+        inputs: positional example tensors or :class:`Input` specs.
+        kwargs: keyword example tensors or specs.
 
     Raises:
         CaptureError: export failed; the message keeps torch's reason and says what to try.
@@ -49,8 +117,10 @@ def capture(
             "inference: dropout and batch norm behave differently)",
             type(model).__name__,
         )
+    args, kw = example_inputs(inputs), example_kwargs(kwargs)
+    dynamic = _dynamic_shapes(input_specs(model, inputs, kwargs))
     try:
-        return torch.export.export(model, args, dict(kwargs or {}), strict=False)
+        return torch.export.export(model, args, kw, dynamic_shapes=dynamic, strict=False)
     except Exception as e:
         raise CaptureError(
             f"torch.export could not capture {type(model).__name__}: {type(e).__name__}: {e}\n"

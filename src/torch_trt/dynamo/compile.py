@@ -16,12 +16,15 @@ from torch_trt.build import build_engine
 from torch_trt.convert import ops as _ops  # noqa: F401  (registers the converters)
 from torch_trt.convert.interpreter import convert_module
 from torch_trt.convert.registry import Reason
-from torch_trt.dynamo.assemble import BuiltRegion, splice_engine
-from torch_trt.dynamo.capture import capture, example_inputs
+from torch_trt.dynamo.assemble import BuiltRegion, region_io, splice_engine
+from torch_trt.dynamo.capture import capture, input_specs
 from torch_trt.dynamo.lower import lower
 from torch_trt.dynamo.partition import Partition, partition
+from torch_trt.dynamo.shapes import ShapeRanges, shape_ranges
 from torch_trt.errors import ConversionError, EngineBuildError, TorchTRTError
+from torch_trt.inputs import Input
 from torch_trt.report import REPORT_KEY, EngineInfo, Report
+from torch_trt.runtime.guard import install_guard
 from torch_trt.settings import CompileSettings
 
 log = logging.getLogger("torch_trt")
@@ -56,15 +59,18 @@ def compile(
     s = CompileSettings.from_kwargs(**settings)
     rep = Report()
     with rep.stage("capture"):
-        ep = capture(model, example_inputs(inputs), kwarg_inputs)
+        ep = capture(model, inputs, kwarg_inputs)
     with rep.stage("lower"):
         gm = lower(ep)
+        specs = _specs(model, gm, inputs, kwarg_inputs)
+        ranges = shape_ranges(gm, specs)
+        gm = install_guard(gm, specs)
     _keep_graph(rep, s, "lower", gm)
     with rep.stage("partition"):
         part = partition(gm, s)
     _keep_graph(rep, s, "partition", part.gm)
     for name in part.regions:
-        _convert_and_build(part, name, s, rep)
+        _convert_and_build(part, name, s, rep, ranges)
     with rep.stage("assemble"):
         part.gm.graph.lint()
         part.gm.recompile()
@@ -74,21 +80,47 @@ def compile(
     return part.gm
 
 
+def _specs(
+    model: torch.nn.Module | torch.export.ExportedProgram,
+    gm: fx.GraphModule,
+    inputs: Sequence[Any],
+    kwarg_inputs: Mapping[str, Any] | None,
+) -> dict[str, Input | None]:
+    """Input specs keyed by the lowered graph's placeholder names."""
+    if isinstance(model, torch.nn.Module):
+        return input_specs(model, inputs, kwarg_inputs)
+    # An ExportedProgram: specs, when given, follow its placeholders in order.
+    placeholders = [n.name for n in gm.graph.nodes if n.op == "placeholder"]
+    flat = [*inputs, *(kwarg_inputs or {}).values()]
+    return {
+        name: x if isinstance(x, Input) else Input.from_tensor(x)
+        for name, x in zip(placeholders, flat, strict=False)
+        if isinstance(x, Input | torch.Tensor)
+    }
+
+
 def _keep_graph(rep: Report, s: CompileSettings, stage: str, gm: fx.GraphModule) -> None:
     if s.debug:
         rep.graphs[stage] = str(gm.graph)
 
 
-def _convert_and_build(part: Partition, name: str, s: CompileSettings, rep: Report) -> None:
+def _convert_and_build(
+    part: Partition, name: str, s: CompileSettings, rep: Report, ranges: ShapeRanges
+) -> None:
     """Convert, build and splice one region; on failure keep it in PyTorch with the reason."""
     sub = getattr(part.gm, name)
+    placeholders, _ = region_io(sub)
     nodes = [n.name for n in sub.graph.nodes if n.op == "call_function"]
     try:
         with rep.stage("convert"):
             network = convert_module(sub)
         before = rep.stage_seconds.get("build", 0.0)
+        shapes = {
+            n: ranges.profile(p.meta["val"].shape)
+            for n, p in zip(network.input_names, placeholders, strict=True)
+        }
         with rep.stage("build"):
-            engine = build_engine(network, s, name)
+            engine, profile = build_engine(network, s, name, shapes)
         build_seconds = rep.stage_seconds["build"] - before
         reference = None
         if s.runtime == "reference":
@@ -112,7 +144,8 @@ def _convert_and_build(part: Partition, name: str, s: CompileSettings, rep: Repo
     except TorchTRTError:
         raise
     with rep.stage("assemble"):
-        splice_engine(part.gm, BuiltRegion(name, network, engine, reference), s.runtime)
+        region = BuiltRegion(name, network, engine, reference, profile)
+        splice_engine(part.gm, region, s.runtime)
     rep.layer_to_node[name] = network.layer_to_node
     in_engine = sum(1 for n in nodes if n in part.placements)
     rep.engine_info.append(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import operator
 
+import torch
 from torch import fx
 from torch.fx.passes.infra.partitioner import CapabilityBasedPartitioner
 from torch.fx.passes.operator_support import OperatorSupportBase
@@ -38,6 +39,53 @@ def _is_compute(node: fx.Node) -> bool:
     return node.op == "call_function" and node.target is not operator.getitem
 
 
+def _is_size(node: fx.Node) -> bool:
+    """A node whose value is a size (SymInt/int), not a tensor."""
+    return node.op == "call_function" and isinstance(node.meta.get("val"), torch.SymInt | int)
+
+
+def duplicate_size_nodes(gm: fx.GraphModule) -> fx.GraphModule:
+    """Give every user of a size node its own copy, so sizes never cross an engine boundary.
+
+    Before: ``s = sym_size(x, 0); a = view(x, [s, -1]); b = torch_op(s)``
+    After:  ``s = sym_size(x, 0); s_1 = sym_size(x, 0); a = view(x, [s, -1]); b = torch_op(s_1)``
+    """
+    for node in reversed(list(gm.graph.nodes)):
+        if not _is_size(node):
+            continue
+        for user in list(node.users)[1:]:
+            with gm.graph.inserting_before(node):
+                copy = gm.graph.node_copy(node)
+            copy.meta = dict(node.meta)
+            user.replace_input_with(node, copy)
+    gm.graph.lint()
+    gm.recompile()
+    return gm
+
+
+def _attach_sizes(verdicts: dict[fx.Node, registry.Support]) -> None:
+    """A size node goes with its (single) user; a node taking a size from PyTorch stays there.
+
+    Iterates to a fixed point because refusing one node can refuse its neighbours.
+    """
+    changed = True
+    while changed:
+        changed = False
+        for node, v in verdicts.items():
+            if not v.supported:
+                continue
+            if _is_size(node) and any(not verdicts.get(u, _NO).supported for u in node.users):
+                verdicts[node] = registry.Support(
+                    False, Reason.UNSUPPORTED_ARGUMENTS, "size used by a node in PyTorch"
+                )
+                changed = True
+            elif any(_is_size(i) and not verdicts[i].supported for i in node.all_input_nodes):
+                verdicts[node] = registry.Support(
+                    False, Reason.UNSUPPORTED_ARGUMENTS, "takes a size computed in PyTorch"
+                )
+                changed = True
+
+
 class _RegistrySupport(OperatorSupportBase):
     def __init__(self, verdicts: dict[fx.Node, registry.Support]) -> None:
         self.verdicts = verdicts
@@ -56,6 +104,7 @@ _NO = registry.Support(False)
 
 def _verdicts(gm: fx.GraphModule, settings: CompileSettings) -> dict[fx.Node, registry.Support]:
     verdicts = {n: registry.support(n, settings) for n in gm.graph.nodes if _is_compute(n)}
+    _attach_sizes(verdicts)
     bad = [(n, v) for n, v in verdicts.items() if not v.supported]
     if settings.require_full_compilation and bad:
         lines = [
@@ -88,6 +137,7 @@ def _own_get_attrs(gm: fx.GraphModule, nodes: set[fx.Node]) -> None:
 
 def partition(gm: fx.GraphModule, settings: CompileSettings) -> Partition:
     """Split ``gm`` into ``trt_<k>`` submodules and PyTorch nodes; record placements."""
+    gm = duplicate_size_nodes(gm)
     verdicts = _verdicts(gm, settings)
     placements = {
         n.name: NodePlacement(n.name, op_name(n.target), None, v.reason, v.detail)
@@ -99,7 +149,7 @@ def partition(gm: fx.GraphModule, settings: CompileSettings) -> Partition:
     regions: list[set[fx.Node]] = []
     for part in proposed:
         nodes = set(part.nodes)
-        size = sum(1 for n in nodes if _is_compute(n))
+        size = sum(1 for n in nodes if _is_compute(n) and not _is_size(n))
         if size < settings.min_block_size and not settings.require_full_compilation:
             for n in nodes:
                 if _is_compute(n):

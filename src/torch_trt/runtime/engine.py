@@ -30,13 +30,36 @@ FORMAT_VERSION = 1
 _RTX_MIN_CC = {(8, 0), (8, 6), (8, 9)}
 
 
+Dims = tuple[int | str, ...]
+ProfileDims = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
+
+
 @dataclasses.dataclass(frozen=True)
 class Binding:
-    """One engine input or output: name, torch dtype name and static shape."""
+    """One engine input or output.
+
+    ``shape`` holds an int per static dim and the symbolic expression (``"s0"``, ``"2*s1"``)
+    per dynamic one; ``profile`` is the ``(min, opt, max)`` of a dynamic input.
+    """
 
     name: str
     dtype: str
-    shape: tuple[int, ...]
+    shape: Dims
+    profile: ProfileDims | None = None
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Binding:
+        prof = raw.get("profile")
+        profile = tuple(tuple(int(d) for d in p) for p in prof) if prof else None
+        return cls(raw["name"], raw["dtype"], tuple(raw["shape"]), profile)  # type: ignore[arg-type]
+
+    @property
+    def bounds(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Smallest and largest accepted shape."""
+        if self.profile is not None:
+            return self.profile[0], self.profile[2]
+        static = tuple(d if isinstance(d, int) else -1 for d in self.shape)
+        return static, static
 
     @property
     def torch_dtype(self) -> torch.dtype:
@@ -86,6 +109,27 @@ class EngineMetadata:
             raise EngineFormatError(f"corrupt engine metadata: {e}") from e
 
 
+def shape_problem(
+    name: str, shape: Sequence[int], lo: Sequence[int], hi: Sequence[int]
+) -> str | None:
+    """Why ``shape`` lies outside ``[lo, hi]`` (-1 = any size), or ``None`` when it does not.
+
+    The message is documented (docs/dynamic_shapes.md): it names the input, its shape, the first
+    offending dim with its allowed range, and the min and max shapes.
+    """
+    shape = tuple(int(d) for d in shape)
+    if len(shape) != len(lo):
+        return f"input {name!r} has shape {shape} of rank {len(shape)}, expected rank {len(lo)}"
+    for d, (x, a, b) in enumerate(zip(shape, lo, hi, strict=True)):
+        if a >= 0 and not a <= x <= b:
+            allowed = f"{a}" if a == b else f"in [{a}, {b}]"
+            return (
+                f"input {name!r} has shape {shape}: dim {d} is {x}, allowed {allowed} "
+                f"(min shape {tuple(lo)}, max shape {tuple(hi)})"
+            )
+    return None
+
+
 def check_inputs(meta: EngineMetadata, inputs: Sequence[torch.Tensor]) -> None:
     """Raise :class:`InputShapeError` unless ``inputs`` match the engine's bindings."""
     if len(inputs) != len(meta.inputs):
@@ -97,11 +141,9 @@ def check_inputs(meta: EngineMetadata, inputs: Sequence[torch.Tensor]) -> None:
             raise InputShapeError(
                 f"engine {meta.name}: input {b.name!r} must be {b.torch_dtype}, got {t.dtype}"
             )
-        if tuple(t.shape) != b.shape:
-            raise InputShapeError(
-                f"engine {meta.name}: input {b.name!r} has shape {tuple(t.shape)}, "
-                f"the engine was built for {b.shape}"
-            )
+        problem = shape_problem(b.name, t.shape, *b.bounds)
+        if problem is not None:
+            raise InputShapeError(f"engine {meta.name}: {problem}")
 
 
 def _usable_device(meta: EngineMetadata, inputs: Sequence[torch.Tensor]) -> torch.device:

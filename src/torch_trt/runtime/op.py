@@ -8,7 +8,10 @@ from the metadata alone, so compiled programs can be exported, saved and traced 
 from __future__ import annotations
 
 import functools
+import operator
+from typing import Any
 
+import sympy
 import torch
 
 from torch_trt.errors import EngineFormatError
@@ -62,6 +65,55 @@ def execute_engine(
     return [o.clone() if o.untyped_storage().data_ptr() in ids else o for o in outs]
 
 
+@functools.lru_cache(maxsize=1024)
+def _parse_dim(text: str) -> sympy.Expr:
+    from torch.utils._sympy import functions as sym_functions
+
+    names = {k: getattr(sym_functions, k) for k in dir(sym_functions) if k[0].isupper()}
+    return sympy.sympify(text, locals=names)
+
+
+def _eval_dim(expr: sympy.Expr, env: dict[str, Any]) -> Any:
+    """Evaluate a size expression on ints or SymInts (``None`` when it cannot)."""
+    if expr.is_Integer:
+        return int(expr)
+    if expr.is_Symbol:
+        return env.get(str(expr))
+    args = [_eval_dim(a, env) for a in expr.args]
+    if any(a is None for a in args):
+        return None
+    name = type(expr).__name__
+    if name == "Add":
+        return functools.reduce(operator.add, args)
+    if name == "Mul":
+        return functools.reduce(operator.mul, args)
+    if name == "FloorDiv":
+        return args[0] // args[1]
+    if name in ("Mod", "PythonMod"):
+        return args[0] % args[1]
+    if name == "Pow" and isinstance(args[1], int) and args[1] >= 0:
+        return args[0] ** args[1]
+    if name == "Max":
+        return functools.reduce(torch.sym_max, args)
+    if name == "Min":
+        return functools.reduce(torch.sym_min, args)
+    return None
+
+
+def output_shapes(meta: EngineMetadata, inputs: list[torch.Tensor]) -> list[list[Any]]:
+    """Output sizes from the metadata's size expressions and the inputs' (Sym)Int sizes;
+    ``None`` marks a size that cannot be derived from the inputs."""
+    env: dict[str, Any] = {}
+    for t, b in zip(inputs, meta.inputs, strict=False):
+        for size, dim in zip(t.shape, b.shape, strict=False):
+            if isinstance(dim, str) and dim.isidentifier():
+                env.setdefault(dim, size)
+    return [
+        [d if isinstance(d, int) else _eval_dim(_parse_dim(d), env) for d in b.shape]
+        for b in meta.outputs
+    ]
+
+
 @execute_engine.register_fake
 def _execute_engine_fake(
     inputs: list[torch.Tensor],
@@ -74,4 +126,8 @@ def _execute_engine_fake(
         device = inputs[0].device
     else:
         device = torch.device("cpu" if meta.runtime == "reference" else "cuda")
-    return [torch.empty(b.shape, dtype=b.torch_dtype, device=device) for b in meta.outputs]
+    outs = []
+    for shape, b in zip(output_shapes(meta, inputs), meta.outputs, strict=True):
+        sizes = [torch.library.get_ctx().new_dynamic_size() if d is None else d for d in shape]
+        outs.append(torch.empty(sizes, dtype=b.torch_dtype, device=device))
+    return outs

@@ -1,0 +1,116 @@
+"""Shape ranges: from the user's Input ranges to every symbolic dim of the graph.
+
+torch.export names each dynamic dimension with a sympy symbol (``s0``) shared by all dims it
+found equal. :class:`ShapeRanges` maps each symbol to the declared ``(min, opt, max)`` and
+bounds any dimension expression (``2*s0``, ``s0*s1``) from them: the optimization profile of an
+engine whose input is an intermediate tensor comes from here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sympy
+import torch
+from torch import fx
+from torch.utils._sympy.value_ranges import ValueRanges, bound_sympy
+
+from torch_trt.errors import CaptureError
+from torch_trt.inputs import Input
+
+Dim3 = tuple[int, int, int]
+
+
+def dim_expr(d: int | torch.SymInt) -> sympy.Expr:
+    """The sympy expression of a (possibly symbolic) dimension."""
+    if isinstance(d, torch.SymInt):
+        return sympy.sympify(d.node.expr)
+    return sympy.Integer(int(d))
+
+
+def is_static(shape: Sequence[int | torch.SymInt]) -> bool:
+    """True when every dimension is a plain int."""
+    return all(isinstance(d, int) for d in shape)
+
+
+@dataclasses.dataclass
+class ShapeRanges:
+    """Declared ``(min, opt, max)`` per symbol; bounds for any expression of symbols."""
+
+    symbols: dict[sympy.Symbol, Dim3] = dataclasses.field(default_factory=dict)
+
+    def bounds(self, d: int | torch.SymInt | sympy.Expr) -> Dim3:
+        """``(min, opt, max)`` of a dimension."""
+        expr = d if isinstance(d, sympy.Expr) else dim_expr(d)
+        if expr.is_number:
+            v = int(expr)
+            return (v, v, v)
+        missing = expr.free_symbols - set(self.symbols)
+        if missing:
+            raise KeyError(f"no declared range for {sorted(map(str, missing))} in {expr}")
+        ranges = {s: ValueRanges(lo, hi) for s, (lo, _, hi) in self.symbols.items()}
+        vr = bound_sympy(expr, ranges)
+        lo, hi = int(vr.lower), int(vr.upper)
+        opt = int(expr.subs({s: o for s, (_, o, _) in self.symbols.items()}))
+        return (lo, min(max(opt, lo), hi), hi)
+
+    def profile(
+        self, shape: Sequence[int | torch.SymInt]
+    ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        """``(min_shape, opt_shape, max_shape)`` of a tensor shape."""
+        b = [self.bounds(d) for d in shape]
+        lo, opt, hi = (tuple(x[i] for x in b) for i in range(3))
+        return lo, opt, hi
+
+
+def _declare(
+    table: dict[sympy.Symbol, Dim3],
+    where: dict[sympy.Symbol, str],
+    sym: sympy.Symbol,
+    rng: Dim3,
+    name: str,
+) -> None:
+    if sym in table and table[sym] != rng:
+        raise CaptureError(
+            f"{where[sym]} and {name} are the same dimension for the model (torch.export found "
+            f"them equal) but were given different ranges {table[sym]} and {rng}; give them one "
+            "range"
+        )
+    table.setdefault(sym, rng)
+    where.setdefault(sym, name)
+
+
+def shape_ranges(gm: fx.GraphModule, specs: Mapping[str, Input | None]) -> ShapeRanges:
+    """Map every input symbol of ``gm`` to its declared range; check nothing was specialized."""
+    table: dict[sympy.Symbol, Dim3] = {}
+    where: dict[sympy.Symbol, str] = {}
+    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    for node in placeholders:
+        spec = specs.get(node.name)
+        val = node.meta.get("val")
+        if spec is None or not isinstance(val, torch.Tensor):
+            continue
+        for d, size in enumerate(val.shape):
+            rng = (spec.min_shape[d], spec.opt_shape[d], spec.max_shape[d])
+            name = f"input {node.name!r} dim {d}"
+            expr = dim_expr(size)
+            if expr.is_number and rng[0] != rng[2]:
+                raise CaptureError(
+                    f"{name} was declared dynamic {rng[0]}..{rng[2]}, but the model only works "
+                    f"with {int(expr)} (torch.export specialized it); declare it static or "
+                    "remove the code that fixes it"
+                )
+            if isinstance(expr, sympy.Symbol):
+                _declare(table, where, expr, rng, name)
+    return ShapeRanges(table)
+
+
+def dims_json(shape: Sequence[int | torch.SymInt]) -> list[Any]:
+    """Per dim an int (static) or the expression as a string (``"s0"``, ``"2*s1"``)."""
+    out: list[Any] = []
+    for d in shape:
+        expr = dim_expr(d)
+        out.append(int(expr) if expr.is_number else str(expr))
+    return out
