@@ -76,13 +76,41 @@ def test_input_static_shape() -> None:
         ({"shape": (2, -1)}, ValueError, "non-negative ints"),
         ({"shape": (2,), "dtype": torch.float64}, TypeError, "TensorRT has no float64"),
         ({}, TypeError, "Input needs a shape"),
-        ({"min_shape": (1,), "opt_shape": (2,), "max_shape": (3,)}, NotImplementedError, "ranges"),
+        ({"min_shape": (1,), "max_shape": (3,)}, TypeError, "all of min_shape, opt_shape"),
+        ({"shape": (2,), "min_shape": (1,)}, TypeError, "either shape or min_shape"),
+        (
+            {"min_shape": (1, 3), "opt_shape": (9, 3), "max_shape": (8, 3)},
+            ValueError,
+            r"dim 0: need min <= opt <= max, got 1, 9, 8",
+        ),
+        ({"min_shape": (1,), "opt_shape": (2, 1), "max_shape": (3,)}, ValueError, "one rank"),
+        (
+            {"min_shape": (1,), "opt_shape": (2,), "max_shape": (3,), "dim_names": ("a", "b")},
+            ValueError,
+            "dim_names has 2 entries for a rank-1 Input",
+        ),
+        (
+            {"min_shape": (1,), "opt_shape": (2,), "max_shape": (3,), "dim_names": ("2x",)},
+            ValueError,
+            "identifiers or None",
+        ),
     ],
 )
 def test_input_errors(kwargs: dict[str, object], error: type[Exception], message: str) -> None:
     """Bad Input specs raise with a message that says what to do."""
     with pytest.raises(error, match=message):
         Input(**kwargs)  # type: ignore[arg-type]
+
+
+def test_input_ranges() -> None:
+    """A ranged Input reports its dynamic dims and traces at opt, avoiding sizes 0 and 1."""
+    spec = Input(min_shape=(1, 3), opt_shape=(1, 3), max_shape=(8, 3), dim_names=("batch", None))
+    assert spec.is_dynamic and spec.dynamic_dims() == [0]
+    assert spec.example_shape() == (2, 3)  # 1 would make torch.export specialize the dim
+    assert "min_shape=(1, 3)" in repr(spec) and "dim_names=('batch', None)" in repr(spec)
+    with pytest.raises(ValueError, match="is dynamic"):
+        _ = spec.shape
+    assert Input(min_shape=(4,), opt_shape=(4,), max_shape=(4,)).shape == (4,)
 
 
 def test_compile_with_input_specs() -> None:

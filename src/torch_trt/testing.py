@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 
+from torch_trt.inputs import Input
 from torch_trt.report import Report, report
 from torch_trt.settings import op_name
 
@@ -90,6 +91,20 @@ def assert_close(got: torch.Tensor, want: torch.Tensor, fp64: torch.Tensor | Non
         )
 
 
+def _assert_one_engine(rep: Report, ops: Sequence[torch._ops.OpOverload]) -> None:
+    if rep.fallbacks:
+        lines = [f"{p.node} {p.op}: {p.reason} {p.detail}" for p in rep.fallbacks]
+        raise AssertionError("nodes fell back to PyTorch:\n" + "\n".join(lines))
+    if rep.engines != 1:
+        raise AssertionError(f"expected one engine, got {rep.engines}")
+    landed = {p.op for p in rep.placements if p.engine is not None}
+    for op in ops:
+        if op_name(op) not in landed:
+            raise AssertionError(
+                f"{op_name(op)} is not in the engine; engine ops: {sorted(landed)}"
+            )
+
+
 def check_conversion(
     module: torch.nn.Module,
     inputs: Sequence[Any],
@@ -140,3 +155,68 @@ def check_conversion(
         except AssertionError as e:
             raise AssertionError(f"output {i}: {e}") from None
     return ConversionCheck(compiled, rep, outputs, expected)
+
+
+def random_inputs(specs: Sequence[Input], point: str) -> list[torch.Tensor]:
+    """Random tensors at the ``"min"``, ``"opt"`` or ``"max"`` shape of each spec (small
+    non-negative ints for integer specs, random bools for bool specs)."""
+    out = []
+    for spec in specs:
+        shape = {"min": spec.min_shape, "opt": spec.opt_shape, "max": spec.max_shape}[point]
+        if spec.dtype.is_floating_point:
+            out.append(torch.randn(shape, dtype=spec.dtype))
+        elif spec.dtype == torch.bool:
+            out.append(torch.rand(shape) > 0.5)
+        else:
+            out.append(torch.randint(0, 4, shape, dtype=spec.dtype))
+    return out
+
+
+def check_dynamic_conversion(
+    module: torch.nn.Module,
+    specs: Sequence[Input],
+    *,
+    ops: Sequence[torch._ops.OpOverload] = (),
+    make_inputs: Callable[[str], Sequence[Any]] | None = None,
+    points: Sequence[str] = ("min", "opt", "max"),
+    min_block_size: int = 1,
+    **settings: Any,
+) -> ConversionCheck:
+    """:func:`check_conversion` for ranged inputs: compile once, then check every point.
+
+    Args:
+        module: the module.
+        specs: one ranged :class:`Input` per positional input.
+        ops: ATen overloads that must land in the engine.
+        make_inputs: ``point -> inputs`` (default :func:`random_inputs`), e.g. for index inputs.
+        points: which of ``"min"``, ``"opt"``, ``"max"`` to run.
+        min_block_size: forwarded to compile.
+        **settings: more compile settings.
+
+    Returns:
+        The check of the last point; its report shows the one engine.
+    """
+    import torch_trt
+
+    module = module.eval()
+    compiled = torch_trt.dynamo.compile(
+        module, list(specs), min_block_size=min_block_size, runtime="reference", **settings
+    )
+    rep = report(compiled)
+    _assert_one_engine(rep, ops)
+    result = None
+    for point in points:
+        inputs = list(make_inputs(point) if make_inputs else random_inputs(specs, point))
+        with torch.no_grad():
+            expected = _flatten(module(*inputs))
+            outputs = _flatten(compiled(*inputs))
+        if len(outputs) != len(expected):
+            raise AssertionError(f"{point}: {len(outputs)} outputs, expected {len(expected)}")
+        for i, (g, w) in enumerate(zip(outputs, expected, strict=True)):
+            try:
+                assert_close(g, w, None)
+            except AssertionError as e:
+                raise AssertionError(f"{point} shapes, output {i}: {e}") from None
+        result = ConversionCheck(compiled, rep, outputs, expected)
+    assert result is not None, "no points to check"
+    return result

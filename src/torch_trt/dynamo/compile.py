@@ -86,11 +86,11 @@ def _specs(
     inputs: Sequence[Any],
     kwarg_inputs: Mapping[str, Any] | None,
 ) -> dict[str, Input | None]:
-    """Input specs keyed by the lowered graph's placeholder names."""
+    """Input specs keyed by argument name (the lowered graph's placeholder targets)."""
     if isinstance(model, torch.nn.Module):
         return input_specs(model, inputs, kwarg_inputs)
     # An ExportedProgram: specs, when given, follow its placeholders in order.
-    placeholders = [n.name for n in gm.graph.nodes if n.op == "placeholder"]
+    placeholders = [str(n.target) for n in gm.graph.nodes if n.op == "placeholder"]
     flat = [*inputs, *(kwarg_inputs or {}).values()]
     return {
         name: x if isinstance(x, Input) else Input.from_tensor(x)

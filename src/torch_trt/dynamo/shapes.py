@@ -88,13 +88,13 @@ def shape_ranges(gm: fx.GraphModule, specs: Mapping[str, Input | None]) -> Shape
     where: dict[sympy.Symbol, str] = {}
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     for node in placeholders:
-        spec = specs.get(node.name)
+        spec = specs.get(str(node.target))  # target keeps the argument name; name may not
         val = node.meta.get("val")
         if spec is None or not isinstance(val, torch.Tensor):
             continue
         for d, size in enumerate(val.shape):
             rng = (spec.min_shape[d], spec.opt_shape[d], spec.max_shape[d])
-            name = f"input {node.name!r} dim {d}"
+            name = f"input {node.target!r} dim {d}"
             expr = dim_expr(size)
             if expr.is_number and rng[0] != rng[2]:
                 raise CaptureError(

@@ -49,12 +49,13 @@ class InputGuard(torch.nn.Module):
 
 
 def install_guard(gm: fx.GraphModule, specs: dict[str, Input | None]) -> fx.GraphModule:
-    """Put an :class:`InputGuard` for ``specs`` (keyed by placeholder name) at the entry."""
+    """Put an :class:`InputGuard` for ``specs`` (keyed by argument name, which is the
+    placeholder's target) at the entry."""
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     expects = []
     for p in placeholders:
-        spec = specs.get(p.name)
-        name = spec.name if spec is not None and spec.name else p.name
+        spec = specs.get(str(p.target))
+        name = spec.name if spec is not None and spec.name else str(p.target)
         expects.append(
             None if spec is None else _Expect(name, spec.dtype, spec.min_shape, spec.max_shape)
         )

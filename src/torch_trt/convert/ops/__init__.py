@@ -17,5 +17,6 @@ from torch_trt.convert.ops import (  # noqa: F401
     resize,
     shape,
     softmax,
+    symbolic,
     unary,
 )
