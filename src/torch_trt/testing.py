@@ -220,3 +220,25 @@ def check_dynamic_conversion(
         result = ConversionCheck(compiled, rep, outputs, expected)
     assert result is not None, "no points to check"
     return result
+
+
+def randomize_norm_stats(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Give every batch norm non-trivial statistics and affine weights (in place).
+
+    Freshly initialised batch norms have mean 0, variance 1, weight 1 and bias 0, which makes
+    folding them nearly an identity; a check on such a model proves little.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for mod in model.modules():
+            if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
+                for name, lo, hi in (
+                    ("running_mean", -0.5, 0.5),
+                    ("running_var", 0.5, 2.0),
+                    ("weight", 0.5, 1.5),
+                    ("bias", -0.2, 0.2),
+                ):
+                    t = getattr(mod, name)
+                    if t is not None:
+                        t.copy_(torch.rand(t.shape, generator=gen) * (hi - lo) + lo)
+    return model

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import torch_trt
-from torch_trt.testing import FP32_RTOL, rel_error
+from torch_trt.testing import FP32_RTOL, randomize_norm_stats, rel_error
 
 
 def _assert_one_engine(compiled: torch.nn.Module) -> torch_trt.Report:
@@ -17,19 +17,6 @@ def _assert_one_engine(compiled: torch.nn.Module) -> torch_trt.Report:
     assert fallbacks == []
     assert rep.engines == 1
     return rep
-
-
-def randomize_norm_stats(model: torch.nn.Module) -> torch.nn.Module:
-    """Give batch norms non-trivial statistics, so that folding them is really tested."""
-    with torch.no_grad():
-        for mod in model.modules():
-            if isinstance(mod, torch.nn.BatchNorm2d):
-                assert mod.running_mean is not None and mod.running_var is not None
-                mod.running_mean.uniform_(-0.5, 0.5)
-                mod.running_var.uniform_(0.5, 2.0)
-                mod.weight.uniform_(0.5, 1.5)
-                mod.bias.uniform_(-0.2, 0.2)
-    return model
 
 
 @pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small"])
