@@ -166,3 +166,36 @@ def test_dynamic_compiled_module_re_exports() -> None:
     assert not isinstance(out.meta["val"].shape[0], int)  # still symbolic
     x = torch.randn(5, 4)
     assert torch.allclose(ep.module()(x), M()(x))
+
+
+def test_exported_program_keeps_its_ranges() -> None:
+    """An ExportedProgram with dynamic dims compiles with export's ranges (opt = traced size)."""
+
+    class M(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.relu(x) + 1.0
+
+    dim = torch.export.Dim("b", min=2, max=16)
+    ep = torch.export.export(M(), (torch.randn(4, 3),), dynamic_shapes=({0: dim},))
+    compiled = torch_trt.dynamo.compile(ep, min_block_size=1, runtime="reference")
+    node = next(
+        n for n in compiled.graph.nodes if n.target is torch.ops.torch_trt.execute_engine.default
+    )
+    (binding,) = torch_trt.runtime.op.parse_metadata(node.args[3]).inputs
+    assert binding.profile == ((2, 3), (4, 3), (16, 3))
+    x = torch.randn(9, 3)
+    assert torch.allclose(compiled(x), M()(x))
+
+
+def test_unbounded_exported_dim_needs_input() -> None:
+    """A dim with no upper bound cannot make a profile: the error says to pass Input ranges."""
+
+    class M(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.relu(x) + 1.0
+
+    ep = torch.export.export(
+        M(), (torch.randn(4, 3),), dynamic_shapes=({0: torch.export.Dim("b")},)
+    )
+    with pytest.raises(torch_trt.CaptureError, match="has no upper bound; pass Input"):
+        torch_trt.dynamo.compile(ep, min_block_size=1, runtime="reference")

@@ -82,15 +82,37 @@ def _declare(
     where.setdefault(sym, name)
 
 
+def _export_range(size: torch.SymInt, name: str) -> Dim3:
+    """The range torch.export recorded for an undeclared symbol, with the traced size as opt."""
+    node = size.node
+    env = node.shape_env
+    vr = env.var_to_range.get(node.expr) if env is not None else None
+    # torch's int_oo claims is_finite; only a concrete Integer is a usable bound.
+    if vr is None or not isinstance(vr.upper, sympy.Integer) or not isinstance(node.hint, int):
+        raise CaptureError(
+            f"{name} is dynamic in the ExportedProgram but has no upper bound; pass "
+            "Input(min_shape=..., opt_shape=..., max_shape=...) for it"
+        )
+    lo, hi = int(vr.lower), int(vr.upper)
+    return (lo, min(max(int(node.hint), lo), hi), hi)
+
+
 def shape_ranges(gm: fx.GraphModule, specs: Mapping[str, Input | None]) -> ShapeRanges:
-    """Map every input symbol of ``gm`` to its declared range; check nothing was specialized."""
+    """Map every input symbol of ``gm`` to its declared range; check nothing was specialized.
+
+    Symbols of inputs without a spec (an ExportedProgram compiled with tensors) take the range
+    torch.export recorded.
+    """
     table: dict[sympy.Symbol, Dim3] = {}
     where: dict[sympy.Symbol, str] = {}
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     for node in placeholders:
         spec = specs.get(str(node.target))  # target keeps the argument name; name may not
         val = node.meta.get("val")
-        if spec is None or not isinstance(val, torch.Tensor):
+        if not isinstance(val, torch.Tensor):
+            continue
+        if spec is None or not spec.is_dynamic:
+            _undeclared(table, where, node, val)
             continue
         for d, size in enumerate(val.shape):
             rng = (spec.min_shape[d], spec.opt_shape[d], spec.max_shape[d])
@@ -105,6 +127,19 @@ def shape_ranges(gm: fx.GraphModule, specs: Mapping[str, Input | None]) -> Shape
             if isinstance(expr, sympy.Symbol):
                 _declare(table, where, expr, rng, name)
     return ShapeRanges(table)
+
+
+def _undeclared(
+    table: dict[sympy.Symbol, Dim3],
+    where: dict[sympy.Symbol, str],
+    node: fx.Node,
+    val: torch.Tensor,
+) -> None:
+    for d, size in enumerate(val.shape):
+        expr = dim_expr(size)
+        if isinstance(size, torch.SymInt) and isinstance(expr, sympy.Symbol) and expr not in table:
+            name = f"input {node.target!r} dim {d}"
+            _declare(table, where, expr, _export_range(size, name), name)
 
 
 def dims_json(shape: Sequence[int | torch.SymInt]) -> list[Any]:
