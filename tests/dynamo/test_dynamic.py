@@ -185,6 +185,10 @@ def test_exported_program_keeps_its_ranges() -> None:
     assert binding.profile == ((2, 3), (4, 3), (16, 3))
     x = torch.randn(9, 3)
     assert torch.allclose(compiled(x), M()(x))
+    # The engine itself also refuses shapes outside its profile.
+    engine, ref = compiled.trt_0_engine, compiled.trt_0_reference
+    with pytest.raises(torch_trt.InputShapeError, match=r"engine trt_0: input 'x'.*\[2, 16\]"):
+        torch.ops.torch_trt.execute_engine([torch.randn(17, 3)], engine, ref, node.args[3])
 
 
 def test_unbounded_exported_dim_needs_input() -> None:

@@ -96,12 +96,8 @@ class EngineMetadata:
                     f"engine metadata format {version} is not supported by this torch-trt "
                     f"(expects {FORMAT_VERSION}); recompile the model"
                 )
-            raw["inputs"] = tuple(
-                Binding(b["name"], b["dtype"], tuple(b["shape"])) for b in raw["inputs"]
-            )
-            raw["outputs"] = tuple(
-                Binding(b["name"], b["dtype"], tuple(b["shape"])) for b in raw["outputs"]
-            )
+            raw["inputs"] = tuple(Binding.from_dict(b) for b in raw["inputs"])
+            raw["outputs"] = tuple(Binding.from_dict(b) for b in raw["outputs"])
             return cls(**raw)
         except EngineFormatError:
             raise
