@@ -11,9 +11,10 @@ import torch.nn.functional as F
 from torch import nn
 
 import torch_trt
+from torch_trt import Input
 from torch_trt.convert.registry import Reason
 from torch_trt.settings import op_name
-from torch_trt.testing import check_conversion
+from torch_trt.testing import check_conversion, check_dynamic_conversion
 
 aten = torch.ops.aten
 BN = aten._native_batch_norm_legit_no_training.default
@@ -124,3 +125,106 @@ def test_normalization_refusal_has_reason(case: Case, reason: str) -> None:
     assert placed[0].reason == Reason.UNSUPPORTED_ARGUMENTS
     assert reason in placed[0].detail
     torch.testing.assert_close(compiled(*inputs), module(*inputs))
+
+
+class One(nn.Module):
+    """A function of one named input (export gives ``*xs`` inputs no dynamic dims)."""
+
+    def __init__(self, fn: Any) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor) -> Any:
+        return self.fn(x)
+
+
+@dataclasses.dataclass
+class DynCase:
+    id: str
+    module: nn.Module
+    spec: Input
+    op: torch._ops.OpOverload
+
+
+def _ranged(lo: tuple[int, ...], opt: tuple[int, ...], hi: tuple[int, ...]) -> Input:
+    return Input(min_shape=lo, opt_shape=opt, max_shape=hi)
+
+
+DYNAMIC_CASES = [
+    DynCase(
+        "batch_norm2d_dyn_batch_spatial",
+        _seeded(nn.BatchNorm2d(3)),
+        _ranged((1, 3, 4, 5), (2, 3, 6, 6), (4, 3, 8, 7)),
+        BN,
+    ),
+    DynCase(
+        "batch_norm1d_rank2_dyn_batch",
+        _seeded(nn.BatchNorm1d(5)),
+        _ranged((1, 5), (3, 5), (8, 5)),
+        BN,
+    ),
+    DynCase(
+        "layer_norm_dyn_batch_seq",
+        _seeded(nn.LayerNorm(8)),
+        _ranged((1, 2, 8), (2, 5, 8), (4, 9, 8)),
+        LN,
+    ),
+    DynCase(
+        "layer_norm_two_dims_dyn_batch",
+        _seeded(nn.LayerNorm([4, 6])),
+        _ranged((1, 3, 4, 6), (2, 3, 4, 6), (5, 3, 4, 6)),
+        LN,
+    ),
+    DynCase(
+        "group_norm_dyn_batch_spatial",
+        _seeded(nn.GroupNorm(2, 6)),
+        _ranged((1, 6, 3, 4), (2, 6, 5, 5), (3, 6, 7, 6)),
+        GN,
+    ),
+    DynCase(
+        "group_norm_rank2_dyn_batch",
+        _seeded(nn.GroupNorm(2, 4)),
+        _ranged((2, 4), (3, 4), (5, 4)),
+        GN,
+    ),
+    DynCase(
+        "instance_norm2d_dyn_batch_spatial",
+        nn.InstanceNorm2d(3),
+        _ranged((1, 3, 4, 4), (2, 3, 5, 6), (3, 3, 7, 7)),
+        aten._native_batch_norm_legit.no_stats,
+    ),
+]
+
+
+@pytest.mark.parametrize("case", DYNAMIC_CASES, ids=lambda c: c.id)
+def test_normalization_dynamic(case: DynCase) -> None:
+    """One engine serves every shape in the range and matches eager at min, opt and max."""
+    check_dynamic_conversion(case.module, [case.spec], ops=[case.op])
+
+
+DYNAMIC_FALLBACKS = [
+    (
+        DynCase(
+            "layer_norm_dyn_normalized_dim",
+            One(lambda x: F.layer_norm(x, x.shape[-1:])),
+            _ranged((2, 3, 4), (2, 3, 6), (2, 3, 8)),
+            LN,
+        ),
+        "a normalized dim is dynamic",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"), DYNAMIC_FALLBACKS, ids=[c.id for c, _ in DYNAMIC_FALLBACKS]
+)
+def test_normalization_dynamic_refusal_has_reason(case: DynCase, reason: str) -> None:
+    """A normalization the converter cannot take dynamically runs in PyTorch, saying why."""
+    module = case.module.eval()
+    compiled = torch_trt.dynamo.compile(module, [case.spec], runtime="reference", min_block_size=1)
+    placed = [p for p in torch_trt.report(compiled).placements if p.op == op_name(case.op)]
+    assert placed and placed[0].engine is None
+    assert placed[0].reason == Reason.UNSUPPORTED_ARGUMENTS
+    assert reason in placed[0].detail
+    x = torch.randn(case.spec.opt_shape)
+    torch.testing.assert_close(compiled(x), module(x))

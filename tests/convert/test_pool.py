@@ -15,9 +15,10 @@ import torch.nn.functional as F
 from torch import nn
 
 import torch_trt
+from torch_trt import Input
 from torch_trt.convert.registry import Reason
 from torch_trt.settings import op_name
-from torch_trt.testing import check_conversion
+from torch_trt.testing import check_conversion, check_dynamic_conversion
 
 aten = torch.ops.aten
 MAX2 = aten.max_pool2d_with_indices.default
@@ -219,3 +220,131 @@ def test_pooling_refusal_has_reason(case: Case, reason: str) -> None:
     assert placed[0].reason == Reason.UNSUPPORTED_ARGUMENTS
     assert reason in placed[0].detail
     torch.testing.assert_close(compiled(*inputs), module(*inputs))
+
+
+class One(nn.Module):
+    """A function of one named input (export gives ``*xs`` inputs no dynamic dims)."""
+
+    def __init__(self, fn: Any) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor) -> Any:
+        return self.fn(x)
+
+
+@dataclasses.dataclass
+class DynCase:
+    id: str
+    module: nn.Module
+    spec: Input
+    op: torch._ops.OpOverload
+
+
+def _ranged(lo: tuple[int, ...], opt: tuple[int, ...], hi: tuple[int, ...]) -> Input:
+    return Input(min_shape=lo, opt_shape=opt, max_shape=hi)
+
+
+# Batch only dynamic; batch and spatial dims dynamic.
+_B = _ranged((1, 2, 7, 7), (2, 2, 7, 7), (4, 2, 7, 7))
+_BHW = _ranged((1, 2, 5, 6), (2, 2, 7, 8), (3, 2, 9, 11))
+
+DYNAMIC_CASES = [
+    DynCase("max_pool2d_dyn_batch", nn.MaxPool2d(3, 2, 1), _B, MAX2),
+    DynCase("max_pool2d_dyn_spatial", nn.MaxPool2d(3, 2, 1), _BHW, MAX2),
+    DynCase("max_pool2d_ceil_mode_dyn_batch", nn.MaxPool2d(2, 2, ceil_mode=True), _B, MAX2),
+    DynCase(
+        "max_pool3d_dyn_batch",
+        nn.MaxPool3d(2),
+        _ranged((1, 2, 3, 4, 4), (2, 2, 3, 4, 4), (3, 2, 3, 4, 4)),
+        MAX3,
+    ),
+    DynCase("avg_pool2d_dyn_spatial_pad_include", nn.AvgPool2d(3, 2, 1), _BHW, AVG2),
+    DynCase(
+        "avg_pool2d_dyn_spatial_pad_exclude",
+        nn.AvgPool2d(3, 2, 1, count_include_pad=False),
+        _BHW,
+        AVG2,
+    ),
+    DynCase(
+        "avg_pool2d_ceil_divisor_dyn_batch",
+        nn.AvgPool2d(2, 2, 1, ceil_mode=True, divisor_override=3),
+        _B,
+        AVG2,
+    ),
+    DynCase(
+        "avg_pool3d_dyn_batch",
+        nn.AvgPool3d(2, padding=1),
+        _ranged((1, 2, 3, 4, 4), (2, 2, 3, 4, 4), (3, 2, 3, 4, 4)),
+        AVG3,
+    ),
+    DynCase("adaptive_avg_pool2d_1x1_dyn_spatial", One(lambda x: ADAPT(x, [1, 1])), _BHW, ADAPT),
+    DynCase("adaptive_avg_pool2d_2x2_dyn_batch", nn.AdaptiveAvgPool2d(2), _B, ADAPT),
+    DynCase("adaptive_avg_pool2d_uneven_dyn_batch", nn.AdaptiveAvgPool2d((3, 2)), _B, ADAPT),
+    DynCase(
+        "upsample_nearest_scale2_dyn_batch",
+        One(lambda x: F.interpolate(x, scale_factor=2)),
+        _B,
+        NEAREST,
+    ),
+    DynCase(
+        "upsample_bilinear_size_dyn_spatial",
+        One(lambda x: F.interpolate(x, size=(5, 9), mode="bilinear")),
+        _BHW,
+        BILINEAR,
+    ),
+    DynCase(
+        "upsample_bilinear_align_corners_dyn_batch",
+        One(lambda x: F.interpolate(x, size=(4, 9), mode="bilinear", align_corners=True)),
+        _B,
+        BILINEAR,
+    ),
+]
+
+
+@pytest.mark.parametrize("case", DYNAMIC_CASES, ids=lambda c: c.id)
+def test_pooling_dynamic(case: DynCase) -> None:
+    """One engine serves every shape in the range and matches eager at min, opt and max."""
+    check_dynamic_conversion(case.module, [case.spec], ops=[case.op])
+
+
+DYNAMIC_FALLBACKS = [
+    (
+        DynCase("max_pool2d_ceil_mode_dyn_spatial", nn.MaxPool2d(2, 2, ceil_mode=True), _BHW, MAX2),
+        "ceil_mode with dynamic spatial dims",
+    ),
+    (
+        DynCase(
+            "avg_pool2d_divisor_dyn_spatial", nn.AvgPool2d(3, 2, 1, divisor_override=5), _BHW, AVG2
+        ),
+        "divisor_override with dynamic spatial dims",
+    ),
+    (
+        DynCase("adaptive_avg_pool2d_2x2_dyn_spatial", nn.AdaptiveAvgPool2d(2), _BHW, ADAPT),
+        "dynamic spatial dims with adaptive bins",
+    ),
+    (
+        DynCase(
+            "upsample_nearest_scale2_dyn_spatial",
+            One(lambda x: F.interpolate(x, scale_factor=2)),
+            _BHW,
+            NEAREST,
+        ),
+        "dynamic output spatial size",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"), DYNAMIC_FALLBACKS, ids=[c.id for c, _ in DYNAMIC_FALLBACKS]
+)
+def test_pooling_dynamic_refusal_has_reason(case: DynCase, reason: str) -> None:
+    """A pooling or resize the converter cannot take dynamically runs in PyTorch, saying why."""
+    module = case.module.eval()
+    compiled = torch_trt.dynamo.compile(module, [case.spec], runtime="reference", min_block_size=1)
+    placed = [p for p in torch_trt.report(compiled).placements if p.op == op_name(case.op)]
+    assert placed and placed[0].engine is None
+    assert placed[0].reason == Reason.UNSUPPORTED_ARGUMENTS
+    assert reason in placed[0].detail
+    x = torch.randn(case.spec.opt_shape)
+    torch.testing.assert_close(compiled(x), module(x))

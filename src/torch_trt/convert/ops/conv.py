@@ -3,6 +3,10 @@
 One converter covers 1-D, 2-D and 3-D, grouped, dilated and transposed convolutions. TensorRT
 windows need 2 or 3 spatial dims on a batched input, so conv1d runs as a 2-D convolution with a
 (1, k) kernel between two reshapes, and an unbatched input gets a leading batch dim.
+
+Dynamic shapes: batch and spatial dims may be symbolic (the reshapes take size tensors and the
+transposed convolution's zero padding is a FILL slice); channels and kernels must be static,
+since TensorRT fixes them when the layer is added.
 """
 
 from __future__ import annotations
@@ -40,6 +44,10 @@ def _check_convolution(node: fx.Node) -> str | None:
         return f"{nd}-D convolution (TensorRT supports 1-D via 2-D, 2-D and 3-D)"
     if x.dim() not in (nd + 1, nd + 2):
         return f"rank-{x.dim()} input for a {nd}-D convolution"
+    if not all(isinstance(d, int) for d in w.shape):
+        return f"the weight has a dynamic shape {tuple(w.shape)} (kernels must be static)"
+    if not isinstance(x.shape[x.dim() - nd - 1], int):
+        return "the input channel dim is dynamic (TensorRT needs static channels)"
     if arg_val(node, "transposed"):
         if not _is_constant(node, "weight"):
             return (
@@ -71,7 +79,7 @@ def _as_2d(ctx: ConversionContext, weight: Any, params: list[list[int]]) -> Any:
     return ctx.reshape(weight, shape)
 
 
-@converter(aten.convolution.default, check=_check_convolution)
+@converter(aten.convolution.default, check=_check_convolution, dynamic=True)
 def convert_convolution(
     ctx: ConversionContext,
     input: Any,
@@ -89,19 +97,31 @@ def convert_convolution(
     nd = len(_shape(weight)) - 2
     params = [_expand(v, nd) for v in (stride, padding, dilation, output_padding)]
     x = ctx.cast(input, dtype)
-    if len(ctx.shape(x)) == nd + 1:  # unbatched
-        x = ctx.reshape(x, (1, *ctx.shape(x)))
+    unbatched = len(ctx.shape(x)) == nd + 1
+    if unbatched:
+        x = ctx.reshape(x, (1, *_dims(ctx, x)))
     if nd == 1:
-        n, c, length = ctx.shape(x)
+        n, c, length = _dims(ctx, x)
         x = ctx.reshape(x, (n, c, 1, length))
         weight = _as_2d(ctx, weight, params)
     if transposed:
         y = _deconvolution(ctx, x, weight, bias, params, groups)
     else:
         y = _convolution(ctx, x, weight, bias, params, groups)
-    if ctx.shape(y) != tuple(ctx.out.shape):
-        y = ctx.reshape(y, tuple(ctx.out.shape))
+    if nd == 1 or unbatched:
+        # Drop the H dim added for conv1d, then the batch dim added for an unbatched input.
+        dims = _dims(ctx, y)
+        if nd == 1:
+            del dims[2]
+        if unbatched:
+            del dims[0]
+        y = ctx.reshape(y, dims)
     return y
+
+
+def _dims(ctx: ConversionContext, t: Any) -> list[Any]:
+    """The dims of ``t``: ints where static, (1,) int64 size tensors where dynamic."""
+    return [d if d >= 0 else ctx.dim(t, i) for i, d in enumerate(ctx.shape(t))]
 
 
 def _expand(value: Sequence[int], nd: int) -> list[int]:
@@ -186,11 +206,19 @@ def _deconvolution(
 
 
 def _zero_pad_end(ctx: ConversionContext, y: Any, dim: int, count: int) -> Any:
-    shape = list(ctx.shape(y))
-    shape[dim] = count
-    zeros = ctx.constant(torch.zeros(shape), ctx.dtype(y))
-    layer = ctx.net.add_concatenation([y, zeros])
-    layer.axis = dim
+    # A FILL-mode slice reading past the end of ``dim`` appends zeros; its size may be a shape
+    # tensor, so this works when other dims (or ``dim`` itself) are dynamic.
+    rank = len(ctx.shape(y))
+    size = _dims(ctx, y)
+    d = size[dim]
+    size[dim] = d + count if isinstance(d, int) else ctx.elementwise(d, ctx.sym(count), "SUM")
+    layer = ctx.net.add_slice(y, (0,) * rank, (1,) * rank, (1,) * rank)
+    if all(isinstance(v, int) for v in size):
+        layer.shape = tuple(size)
+    else:
+        layer.set_input(2, ctx.shape_tensor(size))
+    layer.mode = ctx.trt.SampleMode.FILL
+    layer.set_input(4, ctx.constant(torch.zeros(()), ctx.dtype(y)))
     return layer.get_output(0)
 
 

@@ -5,6 +5,10 @@ and running statistics are constants after lowering). Layer, group and instance 
 TensorRT's INormalizationLayer (``add_normalization_v2``: per-channel affine, biased variance,
 as in torch). The multi-output ATen forms return placeholders for their statistics outputs,
 which the checks guarantee nobody reads.
+
+Dynamic shapes: every form takes symbolic batch and spatial/sequence dims (scale and shift are
+constants of the input's rank that broadcast); the channel dim and layer norm's normalized dims
+carry the affine parameters and must be static.
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ def _is_constant(node: fx.Node, name: str) -> bool:
     return not isinstance(value, fx.Node) or value.op == "get_attr"
 
 
-def _check_common(node: fx.Node, min_rank: int) -> str | None:
+def _check_common(node: fx.Node, min_rank: int, channels: bool = True) -> str | None:
+    # Batch, group and instance norm carry per-channel parameters on dim 1: it must be static.
     x = arg_val(node, "input")
     if x.dtype not in _FLOAT:
         return f"normalization needs a float input, got {x.dtype}"
@@ -37,6 +42,8 @@ def _check_common(node: fx.Node, min_rank: int) -> str | None:
         return f"rank-{x.dim()} input (needs rank >= {min_rank})"
     if extra_outputs_used(node):
         return "the mean/variance outputs are used (only the normalized output is converted)"
+    if channels and not isinstance(x.shape[1], int):
+        return "the channel dim (dim 1) is dynamic (per-channel parameters need it static)"
     return None
 
 
@@ -73,7 +80,7 @@ def _fold_batch_norm(
     return ctx.elementwise(y, ctx.constant(shift.reshape(view), dtype), "SUM")
 
 
-@converter(aten._native_batch_norm_legit_no_training.default, check=_check_batch_norm)
+@converter(aten._native_batch_norm_legit_no_training.default, check=_check_batch_norm, dynamic=True)
 def convert_batch_norm_no_training(
     ctx: ConversionContext,
     input: Any,
@@ -88,7 +95,7 @@ def convert_batch_norm_no_training(
     return _fold_batch_norm(ctx, input, weight, bias, running_mean, running_var, eps), None, None
 
 
-@converter(aten.native_batch_norm.default, check=_check_batch_norm)
+@converter(aten.native_batch_norm.default, check=_check_batch_norm, dynamic=True)
 def convert_native_batch_norm(
     ctx: ConversionContext,
     input: Any,
@@ -104,7 +111,7 @@ def convert_native_batch_norm(
     return _fold_batch_norm(ctx, input, weight, bias, running_mean, running_var, eps), None, None
 
 
-@converter(aten.batch_norm.default, check=_check_batch_norm)
+@converter(aten.batch_norm.default, check=_check_batch_norm, dynamic=True)
 def convert_batch_norm(
     ctx: ConversionContext,
     input: Any,
@@ -151,9 +158,14 @@ def _normalize(
 
 
 def _check_layer_norm(node: fx.Node) -> str | None:
-    problem = _check_common(node, 2)
-    if problem is None and len(arg_val(node, "normalized_shape")) >= arg_val(node, "input").dim():
+    problem = _check_common(node, 2, channels=False)
+    x, normalized = arg_val(node, "input"), arg_val(node, "normalized_shape")
+    if problem is None and len(normalized) >= x.dim():
         return "layer norm over every dim including the batch dim"
+    if problem is None and not all(
+        isinstance(d, int) for d in x.shape[x.dim() - len(normalized) :]
+    ):
+        return "a normalized dim is dynamic (the scale and bias need static normalized dims)"
     return problem
 
 
@@ -171,7 +183,7 @@ def _layer_norm(
     return _normalize(ctx, x, scale, shift, range(rank - k, rank), eps)
 
 
-@converter(aten.layer_norm.default, check=_check_layer_norm)
+@converter(aten.layer_norm.default, check=_check_layer_norm, dynamic=True)
 def convert_layer_norm(
     ctx: ConversionContext,
     input: Any,
@@ -185,7 +197,7 @@ def convert_layer_norm(
     return _layer_norm(ctx, input, normalized_shape, weight, bias, eps)
 
 
-@converter(aten.native_layer_norm.default, check=_check_layer_norm)
+@converter(aten.native_layer_norm.default, check=_check_layer_norm, dynamic=True)
 def convert_native_layer_norm(
     ctx: ConversionContext,
     input: Any,
@@ -198,7 +210,7 @@ def convert_native_layer_norm(
     return _layer_norm(ctx, input, normalized_shape, weight, bias, eps), None, None
 
 
-@converter(aten.native_group_norm.default, check=lambda node: _check_common(node, 2))
+@converter(aten.native_group_norm.default, check=lambda node: _check_common(node, 2), dynamic=True)
 def convert_group_norm(
     ctx: ConversionContext,
     input: Any,
@@ -212,7 +224,8 @@ def convert_group_norm(
 ) -> tuple[Any, None, None]:
     """Group norm: per-group statistics over channels and spatial dims, per-channel affine."""
     x = input
-    if len(ctx.shape(x)) == 2:  # (N, C): give the layer spatial dims to reduce over
+    flat = len(ctx.shape(x)) == 2
+    if flat:  # (N, C): give the layer spatial dims to reduce over (N may be a size tensor)
         x = ctx.reshape(x, (N, C, 1, 1))
     rank = len(ctx.shape(x))
     shape = (1, C) + (1,) * (rank - 2)
@@ -221,18 +234,21 @@ def convert_group_norm(
     # dim is simply part of the statistics.
     dims = range(2, rank) if group != 1 else range(1, rank)
     y = _normalize(ctx, x, scale, shift, dims, eps, group)
-    if ctx.shape(y) != tuple(ctx.out.shape):
-        y = ctx.reshape(y, tuple(ctx.out.shape))
+    if flat:
+        y = ctx.reshape(y, (N, C))
     return y, None, None
 
 
 def _check_instance_norm(node: fx.Node) -> str | None:
     if not arg_val(node, "training"):
         return "batch norm without running statistics in eval mode"
-    return _check_common(node, 3)
+    # Instance norm lowers to batch statistics over a (1, N*C, ...) view: without affine
+    # parameters a symbolic channel dim is fine (scale and shift are then size-1 constants).
+    plain = arg_val(node, "weight") is None and arg_val(node, "bias") is None
+    return _check_common(node, 3, channels=not plain)
 
 
-@converter(aten._native_batch_norm_legit.no_stats, check=_check_instance_norm)
+@converter(aten._native_batch_norm_legit.no_stats, check=_check_instance_norm, dynamic=True)
 def convert_batch_norm_no_stats(
     ctx: ConversionContext,
     input: Any,
@@ -244,7 +260,8 @@ def convert_batch_norm_no_stats(
 ) -> tuple[Any, None, None]:
     """Batch statistics per channel (how instance norm lowers): normalize over all but dim 1."""
     rank = len(ctx.shape(input))
-    shape = (1, ctx.shape(input)[1]) + (1,) * (rank - 2)
+    channels = ctx.shape(input)[1] if weight is not None or bias is not None else 1
+    shape = (1, channels) + (1,) * (rank - 2)
     scale, shift = _affine(ctx, weight, shape, 1.0), _affine(ctx, bias, shape, 0.0)
     dims = [d for d in range(rank) if d != 1]
     return _normalize(ctx, input, scale, shift, dims, eps), None, None

@@ -6,6 +6,11 @@ take torch's output size and add post-padding under ``EXPLICIT_ROUND_DOWN``; and
 divisor rule cannot express every torch rule (``count_include_pad`` with a ceil-mode window that
 runs past the padding, ``divisor_override``), so a constant per-position factor corrects the
 divisor where the two differ.
+
+Dynamic shapes: the batch and channel dims may be symbolic everywhere. Symbolic spatial dims work
+where nothing depends on the spatial sizes (floor-mode windows, global adaptive pooling); the
+ceil-mode padding, divisor corrections and adaptive bins are computed from static sizes, so
+those refuse symbolic spatial dims.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ _ND: dict[Any, int] = {
     aten.adaptive_avg_pool2d.default: 2,
 }
 _WITH_INDICES = (aten.max_pool2d_with_indices.default, aten.max_pool3d_with_indices.default)
+_ADAPTIVE = (aten._adaptive_avg_pool2d.default, aten.adaptive_avg_pool2d.default)
 
 
 def _expand(value: Sequence[int], nd: int) -> list[int]:
@@ -55,18 +61,48 @@ def _check_pool(node: fx.Node) -> str | None:
         d != 1 for d in _expand(arg_val(node, "dilation"), nd)
     ):
         return "max pooling with dilation > 1 (TensorRT pooling has no dilation)"
+    return _check_dynamic_window(node, nd)
+
+
+def _spatial_dynamic(node: fx.Node, nd: int) -> bool:
+    x = arg_val(node, "self")
+    return any(not isinstance(d, int) for d in x.shape[-nd:])
+
+
+def _check_dynamic_window(node: fx.Node, nd: int) -> str | None:
+    if not _spatial_dynamic(node, nd):
+        return None
+    if node.target in _ADAPTIVE:
+        if [int(o) for o in arg_val(node, "output_size")] != [1, 1]:
+            return (
+                "dynamic spatial dims with adaptive bins (bins need static spatial sizes; "
+                "only output_size (1, 1) takes them)"
+            )
+        return None
+    if arg_val(node, "ceil_mode"):
+        return (
+            "ceil_mode with dynamic spatial dims (its padding depends on the spatial sizes; "
+            "only batch and channel may be dynamic)"
+        )
+    is_avg = node.target in (aten.avg_pool2d.default, aten.avg_pool3d.default)
+    if is_avg and arg_val(node, "divisor_override") is not None:
+        return (
+            "divisor_override with dynamic spatial dims (the divisor correction depends on "
+            "the spatial sizes; only batch and channel may be dynamic)"
+        )
     return None
 
 
 def _batched(ctx: ConversionContext, x: Any, nd: int) -> Any:
-    shape = ctx.shape(x)
-    return ctx.reshape(x, (1, *shape)) if len(shape) == nd + 1 else x
+    return ctx.unsqueeze_to(x, nd + 2)
 
 
 def _restore(ctx: ConversionContext, y: Any) -> Any:
-    # Undo the batch dim added for an unbatched input.
-    want = tuple(ctx.out.shape)
-    return y if ctx.shape(y) == want else ctx.reshape(y, want)
+    # Undo the batch dim added for an unbatched input (dims as size tensors where dynamic).
+    shape = ctx.shape(y)
+    if len(shape) == ctx.out.dim():
+        return y
+    return ctx.reshape(y, [d if d >= 0 else ctx.dim(y, i) for i, d in enumerate(shape)][1:])
 
 
 class _Window:
@@ -86,12 +122,18 @@ class _Window:
         self.p = _expand(padding, nd)
         self.ins = list(ctx.shape(x)[-nd:])
         self.outs = list(ctx.out.shape[-nd:])
+        self.dynamic = any(i < 0 for i in self.ins)
         # ROUND_DOWN gives floor((I + p + post - k) / s) + 1 outputs; post = p gives torch's
-        # floor size, and a larger post gives the extra window that ceil_mode keeps.
-        self.post = [
-            max(p, (o - 1) * s + k - i - p)
-            for i, o, k, s, p in zip(self.ins, self.outs, self.k, self.s, self.p, strict=True)
-        ]
+        # floor size, and a larger post gives the extra window that ceil_mode keeps. Dynamic
+        # spatial dims come only without ceil_mode (checked): post = p.
+        self.post = (
+            list(self.p)
+            if self.dynamic
+            else [
+                max(p, (o - 1) * s + k - i - p)
+                for i, o, k, s, p in zip(self.ins, self.outs, self.k, self.s, self.p, strict=True)
+            ]
+        )
 
     def add(self, ctx: ConversionContext, x: Any, kind: str) -> Any:
         layer = ctx.net.add_pooling_nd(x, getattr(ctx.trt.PoolingType, kind), tuple(self.k))
@@ -101,7 +143,7 @@ class _Window:
         return layer
 
 
-@converter(*_WITH_INDICES, aten.max_pool2d.default, check=_check_pool)
+@converter(*_WITH_INDICES, aten.max_pool2d.default, check=_check_pool, dynamic=True)
 def convert_max_pool(
     ctx: ConversionContext,
     self: Any,
@@ -154,7 +196,7 @@ def _avg_factor(w: _Window, include_pad: bool, override: int | None) -> torch.Te
     return trt_div / torch_div
 
 
-@converter(aten.avg_pool2d.default, aten.avg_pool3d.default, check=_check_pool)
+@converter(aten.avg_pool2d.default, aten.avg_pool3d.default, check=_check_pool, dynamic=True)
 def convert_avg_pool(
     ctx: ConversionContext,
     self: Any,
@@ -173,7 +215,8 @@ def convert_avg_pool(
     layer = window.add(ctx, x, "AVERAGE")
     layer.average_count_excludes_padding = not count_include_pad
     y = layer.get_output(0)
-    factor = _avg_factor(window, count_include_pad, divisor_override)
+    # Without ceil_mode or divisor_override (checked for dynamic spatial dims) the divisors agree.
+    factor = None if window.dynamic else _avg_factor(window, count_include_pad, divisor_override)
     if factor is not None:
         rank = len(ctx.shape(y))
         f = ctx.constant(factor.reshape((1,) * (rank - nd) + tuple(window.outs)), ctx.out.dtype)
@@ -190,7 +233,7 @@ def _averaging_matrix(n_in: int, n_out: int) -> torch.Tensor:
     return m
 
 
-@converter(aten._adaptive_avg_pool2d.default, aten.adaptive_avg_pool2d.default, check=_check_pool)
+@converter(*_ADAPTIVE, check=_check_pool, dynamic=True)
 def convert_adaptive_avg_pool(ctx: ConversionContext, self: Any, output_size: Sequence[int]) -> Any:
     """Adaptive average pooling: global reduce, equal bins as pooling, else two matmuls."""
     x = _batched(ctx, self, 2)

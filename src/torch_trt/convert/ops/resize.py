@@ -4,6 +4,9 @@ Torch maps output to input coordinates with input/output lengths, except that a 
 factor replaces the ratio by 1/scale (align_corners=False). TensorRT's documented formulas use
 lengths, so scale-factor forms convert only when in * scale is the output length exactly, which
 makes both ratios equal.
+
+Dynamic shapes: batch and channel may be symbolic (the output shape is then a shape tensor of the
+input's leading dims and the static output sizes); output spatial sizes must be static.
 """
 
 from __future__ import annotations
@@ -39,8 +42,17 @@ def _check_resize(node: fx.Node) -> str | None:
         return f"resize needs a float input, got {xv.dtype}"
     if xv.dim() != 4:
         return f"rank-{xv.dim()} input (2-D upsampling needs NCHW)"
+    if not all(isinstance(d, int) for d in out.shape[2:]):
+        return (
+            f"dynamic output spatial size {tuple(out.shape[2:])} (resize needs static output "
+            "sizes; only batch and channel may be dynamic)"
+        )
     if args.get("align_corners", False):
         return None  # torch ignores the scale with align_corners=True
+    if not all(isinstance(d, int) for d in xv.shape[2:]) and any(
+        s is not None for s in _scales(args)
+    ):
+        return "scale factors with dynamic input spatial dims (pass size= instead)"
     for n_in, n_out, scale in zip(xv.shape[2:], out.shape[2:], _scales(args), strict=True):
         if scale is not None and n_in * scale != n_out:
             return (
@@ -53,7 +65,12 @@ def _check_resize(node: fx.Node) -> str | None:
 def _resize(ctx: ConversionContext, x: Any, mode: str, align_corners: bool) -> Any:
     trt = ctx.trt
     layer = ctx.net.add_resize(ctx.cast(x, ctx.out.dtype))
-    layer.shape = tuple(ctx.out.shape)
+    out = ctx.out.shape
+    if all(isinstance(d, int) for d in out):
+        layer.shape = tuple(out)
+    else:  # symbolic batch/channel (checked): the same size tensors as the input's
+        lead = [ctx.dim(x, i) if not isinstance(out[i], int) else out[i] for i in range(2)]
+        layer.set_input(1, ctx.shape_tensor([*lead, *out[2:]]))
     if mode == "NEAREST":
         # torch "nearest": floor(x_out * L_in / L_out) = ASYMMETRIC + FLOOR.
         layer.resize_mode = trt.InterpolationMode.NEAREST
@@ -71,7 +88,7 @@ def _resize(ctx: ConversionContext, x: Any, mode: str, align_corners: bool) -> A
     return layer.get_output(0)
 
 
-@converter(aten.upsample_nearest2d.vec, check=_check_resize)
+@converter(aten.upsample_nearest2d.vec, check=_check_resize, dynamic=True)
 def convert_upsample_nearest2d_vec(
     ctx: ConversionContext,
     input: Any,
@@ -82,7 +99,7 @@ def convert_upsample_nearest2d_vec(
     return _resize(ctx, input, "NEAREST", False)
 
 
-@converter(aten.upsample_nearest2d.default, check=_check_resize)
+@converter(aten.upsample_nearest2d.default, check=_check_resize, dynamic=True)
 def convert_upsample_nearest2d(
     ctx: ConversionContext,
     self: Any,
@@ -94,7 +111,7 @@ def convert_upsample_nearest2d(
     return _resize(ctx, self, "NEAREST", False)
 
 
-@converter(aten.upsample_bilinear2d.vec, check=_check_resize)
+@converter(aten.upsample_bilinear2d.vec, check=_check_resize, dynamic=True)
 def convert_upsample_bilinear2d_vec(
     ctx: ConversionContext,
     input: Any,
@@ -106,7 +123,7 @@ def convert_upsample_bilinear2d_vec(
     return _resize(ctx, input, "LINEAR", align_corners)
 
 
-@converter(aten.upsample_bilinear2d.default, check=_check_resize)
+@converter(aten.upsample_bilinear2d.default, check=_check_resize, dynamic=True)
 def convert_upsample_bilinear2d(
     ctx: ConversionContext,
     self: Any,
