@@ -47,9 +47,14 @@ def rel_error(got: torch.Tensor, want: torch.Tensor) -> float:
         raise AssertionError(f"shape {tuple(g.shape)} != expected {tuple(w.shape)}")
     if w.numel() == 0:
         return 0.0
-    both_nan = torch.isnan(g) & torch.isnan(w)
-    g, w = torch.where(both_nan, 0, g), torch.where(both_nan, 0, w)
-    return float((g - w).abs().max() / w.abs().max().clamp_min(1e-6))
+    # Equal values (infinities included) and NaN-against-NaN count as no error; an infinity or
+    # NaN on one side only is an infinite error. The scale is the largest finite |want|.
+    same = (g == w) | (torch.isnan(g) & torch.isnan(w))
+    diff = torch.where(same, 0.0, (g - w).abs())
+    diff = torch.where(torch.isnan(diff), float("inf"), diff)
+    finite = w[torch.isfinite(w)].abs()
+    scale = finite.max().clamp_min(1e-6) if finite.numel() else torch.tensor(1.0)
+    return float(diff.max() / scale)
 
 
 def _flatten(x: Any) -> list[torch.Tensor]:
@@ -89,6 +94,15 @@ def assert_close(got: torch.Tensor, want: torch.Tensor, fp64: torch.Tensor | Non
             f"{want.dtype} error vs fp64 {err:.3g} > "
             f"{LOW_PRECISION_SLACK} x eager's {eager_err:.3g}"
         )
+
+
+def _fp64_reference(
+    module: torch.nn.Module, inputs: Sequence[Any], expected: list[torch.Tensor]
+) -> list[Any]:
+    """fp64 eager outputs when some output is fp16/bf16 (the low-precision policy needs them)."""
+    if not any(t.dtype in (torch.float16, torch.bfloat16) for t in expected):
+        return [None] * len(expected)
+    return _flatten(copy.deepcopy(module).double()(*map(_to_fp64, inputs)))
 
 
 def _assert_one_engine(rep: Report, ops: Sequence[torch._ops.OpOverload]) -> None:
@@ -143,10 +157,7 @@ def check_conversion(
     with torch.no_grad():
         expected = _flatten(module(*inputs))
         outputs = _flatten(compiled(*inputs))
-        low = any(t.dtype in (torch.float16, torch.bfloat16) for t in expected)
-        fp64: list[Any] = [None] * len(expected)
-        if low:
-            fp64 = _flatten(copy.deepcopy(module).double()(*map(_to_fp64, inputs)))
+        fp64 = _fp64_reference(module, inputs, expected)
     if len(outputs) != len(expected):
         raise AssertionError(f"{len(outputs)} outputs, expected {len(expected)}")
     for i, (g, w, r) in enumerate(zip(outputs, expected, fp64, strict=True)):
@@ -210,11 +221,12 @@ def check_dynamic_conversion(
         with torch.no_grad():
             expected = _flatten(module(*inputs))
             outputs = _flatten(compiled(*inputs))
+            fp64 = _fp64_reference(module, inputs, expected)
         if len(outputs) != len(expected):
             raise AssertionError(f"{point}: {len(outputs)} outputs, expected {len(expected)}")
-        for i, (g, w) in enumerate(zip(outputs, expected, strict=True)):
+        for i, (g, w, r) in enumerate(zip(outputs, expected, fp64, strict=True)):
             try:
-                assert_close(g, w, None)
+                assert_close(g, w, r)
             except AssertionError as e:
                 raise AssertionError(f"{point} shapes, output {i}: {e}") from None
         result = ConversionCheck(compiled, rep, outputs, expected)

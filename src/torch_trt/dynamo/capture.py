@@ -44,8 +44,10 @@ def input_specs(
 ) -> dict[str, Input | None]:
     """Every given argument, keyed by its forward() name: an :class:`Input` for tensors and
     specs, ``None`` for other values."""
+    signature = inspect.signature(model.forward)
+    var_positional = {p.name for p in signature.parameters.values() if p.kind is p.VAR_POSITIONAL}
     try:
-        bound = inspect.signature(model.forward).bind(*inputs, **dict(kwargs or {}))
+        bound = signature.bind(*inputs, **dict(kwargs or {}))
     except TypeError:  # export reports signature problems better; name inputs by position
         named: dict[str, Any] = {f"arg{i}": x for i, x in enumerate(inputs)}
         named.update(kwargs or {})
@@ -53,40 +55,56 @@ def input_specs(
         named = dict(bound.arguments)
     specs: dict[str, Input | None] = {}
     for name, x in named.items():
-        if isinstance(x, Input):
-            specs[name] = x
-        elif isinstance(x, torch.Tensor):
-            specs[name] = Input.from_tensor(x)
-        else:
-            specs[name] = None
+        # *args arrive as one tuple; export names their placeholders <name>_<i>.
+        items = {f"{name}_{i}": v for i, v in enumerate(x)} if name in var_positional else {name: x}
+        for key, value in items.items():
+            if isinstance(value, Input):
+                specs[key] = value
+            elif isinstance(value, torch.Tensor):
+                specs[key] = Input.from_tensor(value)
+            else:
+                specs[key] = None
     return specs
 
 
-def _dynamic_shapes(specs: Mapping[str, Input | None]) -> dict[str, Any] | None:
+def _dims_for(
+    arg: str, spec: Input, named: dict[str, tuple[Any, tuple[int, int]]]
+) -> dict[int, Any] | None:
+    dims: dict[int, Any] = {}
+    for d in spec.dynamic_dims():
+        lo, hi = spec.min_shape[d], spec.max_shape[d]
+        name = spec.dim_names[d]
+        if name is None:
+            dims[d] = Dim.AUTO(min=lo, max=hi)
+            continue
+        if name not in named:
+            named[name] = (Dim(name, min=lo, max=hi), (lo, hi))
+        elif named[name][1] != (lo, hi):
+            raise ValueError(
+                f"dim name {name!r} has range {named[name][1]} in one Input and {(lo, hi)} in "
+                f"{arg!r}: one name is one dimension with one range"
+            )
+        dims[d] = named[name][0]
+    return dims or None
+
+
+def _dynamic_shapes(
+    model: torch.nn.Module, inputs: Sequence[Any], kwargs: Mapping[str, Any] | None
+) -> dict[str, Any] | None:
+    """torch.export's ``dynamic_shapes``, shaped like forward()'s bound arguments."""
+    specs = input_specs(model, inputs, kwargs)
     if not any(s is not None and s.is_dynamic for s in specs.values()):
         return None
-    named: dict[str, Any] = {}
+    named: dict[str, tuple[Any, tuple[int, int]]] = {}
+    flat = {k: None if s is None else _dims_for(k, s, named) for k, s in specs.items()}
+    signature = inspect.signature(model.forward)
+    bound = signature.bind(*inputs, **dict(kwargs or {}))
     out: dict[str, Any] = {}
-    for arg, spec in specs.items():
-        if spec is None:
-            out[arg] = None
-            continue
-        dims: dict[int, Any] = {}
-        for d in spec.dynamic_dims():
-            lo, hi = spec.min_shape[d], spec.max_shape[d]
-            name = spec.dim_names[d]
-            if name is None:
-                dims[d] = Dim.AUTO(min=lo, max=hi)
-                continue
-            if name not in named:
-                named[name] = (Dim(name, min=lo, max=hi), (lo, hi))
-            elif named[name][1] != (lo, hi):
-                raise ValueError(
-                    f"dim name {name!r} has range {named[name][1]} in one Input and {(lo, hi)} in "
-                    f"{arg!r}: one name is one dimension with one range"
-                )
-            dims[d] = named[name][0]
-        out[arg] = dims or None
+    for name, value in bound.arguments.items():
+        if signature.parameters[name].kind is inspect.Parameter.VAR_POSITIONAL:
+            out[name] = tuple(flat.get(f"{name}_{i}") for i in range(len(value)))
+        else:
+            out[name] = flat.get(name)
     return out
 
 
@@ -118,7 +136,7 @@ def capture(
             type(model).__name__,
         )
     args, kw = example_inputs(inputs), example_kwargs(kwargs)
-    dynamic = _dynamic_shapes(input_specs(model, inputs, kwargs))
+    dynamic = _dynamic_shapes(model, inputs, kwargs)
     try:
         return torch.export.export(model, args, kw, dynamic_shapes=dynamic, strict=False)
     except Exception as e:
