@@ -11,8 +11,9 @@ import torch
 import torch.nn.functional as F
 
 import torch_trt
+from torch_trt import Input
 from torch_trt.convert.registry import Reason
-from torch_trt.testing import check_conversion
+from torch_trt.testing import check_conversion, check_dynamic_conversion
 
 aten = torch.ops.aten
 f16, bf16, i32, i64 = torch.float16, torch.bfloat16, torch.int32, torch.int64
@@ -114,3 +115,54 @@ def test_falls_back(fn: Callable[..., Any], inputs: list[torch.Tensor], detail: 
     ), [(p.node, p.reason, p.detail) for p in fallbacks]
     with torch.no_grad():
         assert torch.equal(compiled(*inputs), Fn(fn)(*inputs))
+
+
+# --- dynamic shapes ---------------------------------------------------------------------------
+
+
+class DynFn(torch.nn.Module):
+    """Like :class:`Fn` with a named parameter: compile keys ranged Inputs by argument name, so a
+    ``*args`` forward would lose the ranges."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor) -> Any:
+        return self.fn(x)
+
+
+def ranged(*dims: int | tuple[int, int, int], dtype: torch.dtype = torch.float32) -> Input:
+    """An Input whose tuple dims are (min, opt, max) ranges and int dims are static."""
+    pick = [[d if isinstance(d, int) else d[i] for d in dims] for i in range(3)]
+    return Input(min_shape=pick[0], opt_shape=pick[1], max_shape=pick[2], dtype=dtype)
+
+
+BATCH, SEQ = (1, 3, 6), (2, 5, 9)
+
+DYNAMIC_CASES: list[tuple[str, Callable[..., Any], Input, Sequence[Any]]] = [
+    ("relu_dyn", F.relu, ranged(BATCH, SEQ), [aten.relu.default]),
+    ("relu_dyn_int", F.relu, ranged(BATCH, 4, dtype=i32), [aten.relu.default]),
+    ("sigmoid_dyn", torch.sigmoid, ranged(BATCH, SEQ), [aten.sigmoid.default]),
+    ("tanh_dyn", torch.tanh, ranged(BATCH, 2, SEQ), [aten.tanh.default]),
+    ("gelu_dyn", F.gelu, ranged(BATCH, SEQ, 4), [aten.gelu.default]),
+    (
+        "gelu_dyn_tanh_fp16",
+        lambda x: F.gelu(x, approximate="tanh"),
+        ranged(BATCH, 8, dtype=f16),
+        [],
+    ),
+    ("silu_dyn", F.silu, ranged(BATCH, SEQ), [aten.silu.default]),
+    ("hardtanh_dyn", F.relu6, ranged(BATCH, SEQ), [aten.hardtanh.default]),
+    ("leaky_relu_dyn", F.leaky_relu, ranged(BATCH, SEQ), [aten.leaky_relu.default]),
+    ("elu_dyn", F.elu, ranged(BATCH, SEQ), [aten.elu.default]),
+]
+
+
+@pytest.mark.parametrize(
+    ("fn", "spec", "ops"), [c[1:] for c in DYNAMIC_CASES], ids=[c[0] for c in DYNAMIC_CASES]
+)
+def test_dynamic(fn: Callable[..., Any], spec: Input, ops: Sequence[Any]) -> None:
+    """With dynamic batch/sequence dims the op lands in one engine and matches eager at the
+    min, opt and max shapes."""
+    check_dynamic_conversion(DynFn(fn), [spec], ops=ops)

@@ -12,8 +12,9 @@ import torch.nn.functional as F
 from torch import nn
 
 import torch_trt
+from torch_trt import Input
 from torch_trt.convert.registry import Reason
-from torch_trt.testing import check_conversion
+from torch_trt.testing import check_conversion, check_dynamic_conversion, random_inputs
 
 SDPA = torch.ops.aten.scaled_dot_product_attention.default
 
@@ -144,3 +145,125 @@ def test_sdpa_refusal_has_reason(
     assert reason in placement.detail
     if name != "sdpa_dropout":  # dropout is random: compare only the deterministic cases
         torch.testing.assert_close(compiled(*xs), module(*xs))
+
+
+# --- dynamic shapes ---------------------------------------------------------------------------
+
+
+class DynFn(nn.Module):
+    """Like :class:`Fn`, with named parameters: compile keys ranged Inputs by argument name, so a
+    ``*xs`` forward would lose the ranges."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, m: Any = None) -> Any:
+        return self.fn(q, k, v, *([] if m is None else [m]))
+
+
+def ranged(*dims: int | tuple[int, int, int], dtype: torch.dtype = torch.float32) -> Input:
+    """An Input whose tuple dims are (min, opt, max) ranges and int dims are static."""
+    pick = [[d if isinstance(d, int) else d[i] for d in dims] for i in range(3)]
+    return Input(min_shape=pick[0], opt_shape=pick[1], max_shape=pick[2], dtype=dtype)
+
+
+BATCH, SEQ, KV = (1, 2, 3), (2, 5, 9), (3, 4, 7)
+QKV = ranged(BATCH, 4, SEQ, 16)  # BERT-style (B, heads, S, head_dim)
+
+
+@dataclasses.dataclass
+class DynCase:
+    id: str
+    fn: Callable[..., Any]
+    specs: list[Input]
+
+
+DYNAMIC_CASES = [
+    DynCase("sdpa_dyn_no_mask", sdpa(), [QKV, QKV, QKV]),
+    DynCase("sdpa_dyn_bert_mask", sdpa(scale=0.25), [QKV, QKV, QKV, ranged(BATCH, 1, SEQ, SEQ)]),
+    DynCase("sdpa_dyn_key_padding", sdpa(scale=0.25), [QKV] * 3 + [ranged(BATCH, 1, 1, SEQ)]),
+    DynCase(
+        "sdpa_dyn_float_mask_bcast",
+        sdpa(),
+        [QKV, QKV, QKV, ranged(1, 1, 1, SEQ, dtype=torch.float32)],
+    ),
+    DynCase("sdpa_dyn_causal", sdpa(is_causal=True), [QKV, QKV, QKV]),
+    DynCase(
+        "sdpa_dyn_cross_lengths",
+        sdpa(),
+        [ranged(BATCH, 2, SEQ, 8), ranged(BATCH, 2, KV, 8), ranged(BATCH, 2, KV, 8)],
+    ),
+    DynCase(
+        "sdpa_dyn_rank3_mask",
+        sdpa(),
+        [ranged(BATCH, SEQ, 8)] * 3 + [ranged(BATCH, 1, SEQ)],
+    ),
+]
+
+
+def _masked_inputs(specs: list[Input]) -> Callable[[str], list[torch.Tensor]]:
+    """Random inputs at a point, with every bool-mask row attending to key 0 (no NaN rows)."""
+
+    def make(point: str) -> list[torch.Tensor]:
+        xs = random_inputs(specs, point)
+        for x in xs:
+            if x.dtype == torch.bool:
+                x[..., 0] = True
+        return xs
+
+    return make
+
+
+@pytest.mark.parametrize("case", DYNAMIC_CASES, ids=lambda c: c.id)
+def test_sdpa_dynamic(case: DynCase) -> None:
+    """With dynamic batch and sequence lengths attention lands in one engine and matches eager
+    at the min, opt and max shapes (size-1 mask dims broadcast at run time)."""
+    check_dynamic_conversion(
+        DynFn(case.fn), case.specs, ops=[SDPA], make_inputs=_masked_inputs(case.specs)
+    )
+
+
+def test_sdpa_bert_self_attention_dynamic() -> None:
+    """A Hugging Face BERT layer (linear, view, permute, SDPA with a bool (B, 1, S, S) mask and
+    explicit scale) converts as one engine with dynamic batch and sequence."""
+    transformers = pytest.importorskip("transformers")
+    cfg = transformers.BertConfig(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64
+    )
+    cfg._attn_implementation = "sdpa"
+    layer = transformers.models.bert.modeling_bert.BertSelfAttention(cfg).eval()
+
+    class Wrap(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = layer
+
+        def forward(self, x: torch.Tensor, m: torch.Tensor) -> Any:
+            return self.layer(x, attention_mask=m)[0]
+
+    b, s = ("b", "s")
+    specs = [
+        Input(
+            min_shape=(1, 2, 32), opt_shape=(2, 5, 32), max_shape=(4, 9, 32), dim_names=(b, s, None)
+        ),
+        Input(
+            min_shape=(1, 1, 2, 2),
+            opt_shape=(2, 1, 5, 5),
+            max_shape=(4, 1, 9, 9),
+            dtype=torch.bool,
+            dim_names=(b, None, s, s),
+        ),
+    ]
+    check_dynamic_conversion(Wrap(), specs, ops=[SDPA], make_inputs=_masked_inputs(specs))
+
+
+def test_sdpa_dynamic_gqa_heads_refused() -> None:
+    """Grouped-query attention with a dynamic query head count runs in PyTorch, with a reason."""
+    specs = [ranged(1, (2, 4, 8), 4, 8), ranged(1, 2, 4, 8), ranged(1, 2, 4, 8)]
+    module = DynFn(sdpa(enable_gqa=True)).eval()
+    compiled = torch_trt.dynamo.compile(module, specs, runtime="reference", min_block_size=1)
+    placement = torch_trt.report(compiled).placement("scaled_dot_product_attention")
+    assert placement.engine is None
+    assert placement.reason == Reason.UNSUPPORTED_ARGUMENTS
+    assert "query heads vs 2 key/value heads" in placement.detail

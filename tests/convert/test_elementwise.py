@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 import torch
+from torch import nn
 
 import torch_trt
+from torch_trt import Input
 from torch_trt.convert.registry import Reason
-from torch_trt.testing import check_conversion
+from torch_trt.testing import check_conversion, check_dynamic_conversion
 
 aten = torch.ops.aten
 f16, bf16, i8, i32, i64 = torch.float16, torch.bfloat16, torch.int8, torch.int32, torch.int64
@@ -320,3 +322,69 @@ def test_falls_back(fn: Callable[..., Any], inputs: list[torch.Tensor], detail: 
     ), [(p.node, p.reason, p.detail) for p in fallbacks]
     with torch.no_grad():
         assert torch.equal(compiled(*inputs), Fn(fn)(*inputs))
+
+
+# --- dynamic shapes ---------------------------------------------------------------------------
+
+
+class DynFn(nn.Module):
+    """Like :class:`Fn`, with named parameters: compile keys ranged Inputs by argument name, so a
+    ``*args`` forward would lose the ranges."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, a: Any, b: Any = None, c: Any = None) -> Any:
+        return self.fn(*(x for x in (a, b, c) if x is not None))
+
+
+Dim = int | tuple[int, int, int]
+
+
+def ranged(*dims: Dim, dtype: torch.dtype = torch.float32) -> Input:
+    """An Input whose tuple dims are (min, opt, max) ranges and int dims are static."""
+    pick = [[d if isinstance(d, int) else d[i] for d in dims] for i in range(3)]
+    return Input(min_shape=pick[0], opt_shape=pick[1], max_shape=pick[2], dtype=dtype)
+
+
+BATCH, SEQ = (1, 3, 6), (2, 5, 9)
+DynCase = tuple[str, Callable[..., Any], list[Input], Sequence[Any]]
+
+DYNAMIC_CASES: list[DynCase] = [
+    ("add_dyn", lambda x, y: x + y, [ranged(BATCH, 3), ranged(BATCH, 3)], [aten.add.Tensor]),
+    ("add_dyn_bcast", lambda x, y: x + y, [ranged(BATCH, SEQ, 4), ranged(4)], [aten.add.Tensor]),
+    ("add_dyn_scalar", lambda x: x + 2.5, [ranged(BATCH, SEQ)], [aten.add.Tensor]),
+    ("add_dyn_size", lambda x: x + x.shape[0], [ranged(BATCH, 3)], [aten.add.Tensor]),
+    ("add_dyn_size_int", lambda x: x + x.shape[1], [ranged(2, SEQ, dtype=i32)], []),
+    ("sub_dyn_size_alpha", lambda x: torch.sub(x, x.shape[1], alpha=2), [ranged(3, SEQ)], []),
+    ("mul_dyn_size", lambda x: x * x.shape[1], [ranged(BATCH, SEQ)], [aten.mul.Tensor]),
+    ("mul_dyn_fp16", lambda x, y: x * y, [ranged(BATCH, 3, dtype=f16)] * 2, [aten.mul.Tensor]),
+    ("div_dyn_size", lambda x: x / x.shape[0], [ranged(BATCH, 4)], [aten.div.Tensor]),
+    ("div_dyn_floor", lambda x: x // 3, [ranged(BATCH, 4, dtype=i64)], [aten.div.Tensor_mode]),
+    ("pow_dyn", lambda x: x**2, [ranged(BATCH, SEQ)], [aten.pow.Tensor_Scalar]),
+    ("maximum_dyn", torch.maximum, [ranged(BATCH, 3), ranged(3)], [aten.maximum.default]),
+    ("remainder_dyn_size", lambda x: x % x.shape[0], [ranged(BATCH, 4, dtype=i64)], []),
+    ("fmod_dyn", lambda x: torch.fmod(x, 1.5), [ranged(BATCH, 4)], [aten.fmod.Scalar]),
+    ("gt_dyn", torch.gt, [ranged(BATCH, 3), ranged(BATCH, 3)], [aten.gt.Tensor]),
+    ("gt_dyn_size", lambda x: x > x.shape[1], [ranged(2, SEQ, dtype=i64)], [aten.gt.Scalar]),
+    ("eq_dyn_size_float", lambda x: x == x.shape[0], [ranged(BATCH, 3)], [aten.eq.Scalar]),
+    ("le_dyn", lambda x: x <= 0.5, [ranged(BATCH, SEQ)], [aten.le.Scalar]),
+    ("ne_dyn_bool", torch.ne, [ranged(BATCH, 3, dtype=B), ranged(3, dtype=B)], [aten.ne.Tensor]),
+    ("logical_and_dyn", torch.logical_and, [ranged(BATCH, 3, dtype=B)] * 2, []),
+    ("bitwise_not_dyn", lambda a: ~a, [ranged(BATCH, 3, dtype=i32)], []),
+    ("where_dyn", torch.where, [ranged(BATCH, 3, dtype=B), ranged(3), ranged(BATCH, 3)], []),
+    ("where_dyn_scalars", lambda c: torch.where(c, 1.0, -1.0), [ranged(BATCH, 3, dtype=B)], []),
+    ("where_dyn_mask_fill", lambda x: torch.where(x > 0, x, -1e4), [ranged(BATCH, SEQ)], []),
+    ("clamp_dyn", lambda x: x.clamp(-0.5, 0.5), [ranged(BATCH, SEQ)], [aten.clamp.default]),
+    ("clamp_dyn_size", lambda x: x.clamp(max=x.shape[1]), [ranged(2, SEQ, dtype=i64)], []),
+]
+
+
+@pytest.mark.parametrize(
+    ("fn", "specs", "ops"), [c[1:] for c in DYNAMIC_CASES], ids=[c[0] for c in DYNAMIC_CASES]
+)
+def test_dynamic(fn: Callable[..., Any], specs: list[Input], ops: Sequence[Any]) -> None:
+    """With dynamic batch/sequence dims the op lands in one engine and matches eager at the
+    min, opt and max shapes (SymInt scalars included)."""
+    check_dynamic_conversion(DynFn(fn), specs, ops=ops)

@@ -11,8 +11,9 @@ import torch
 from torch import nn
 
 import torch_trt
+from torch_trt import Input
 from torch_trt.convert.registry import Reason
-from torch_trt.testing import check_conversion
+from torch_trt.testing import check_conversion, check_dynamic_conversion
 
 aten = torch.ops.aten
 
@@ -134,3 +135,50 @@ def test_matmul_refusal_has_reason(
     assert placement.reason == Reason.UNSUPPORTED_ARGUMENTS
     assert reason in placement.detail
     torch.testing.assert_close(compiled(*inputs), module(*inputs))
+
+
+# --- dynamic shapes ---------------------------------------------------------------------------
+
+
+class DynFn(nn.Module):
+    """Like :class:`Fn`, with named parameters: compile keys ranged Inputs by argument name, so a
+    ``*xs`` forward would lose the ranges."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, a: torch.Tensor, b: Any = None, c: Any = None) -> Any:
+        return self.fn(*(x for x in (a, b, c) if x is not None))
+
+
+def ranged(*dims: int | tuple[int, int, int], dtype: torch.dtype = torch.float32) -> Input:
+    """An Input whose tuple dims are (min, opt, max) ranges and int dims are static."""
+    pick = [[d if isinstance(d, int) else d[i] for d in dims] for i in range(3)]
+    return Input(min_shape=pick[0], opt_shape=pick[1], max_shape=pick[2], dtype=dtype)
+
+
+BATCH, SEQ = (1, 3, 6), (2, 5, 9)
+DYNAMIC_CASES = [
+    ("linear_dyn_batch_seq", _linear(8, 4), [ranged(BATCH, SEQ, 8)], [LINEAR]),
+    ("linear_dyn_batch_2d", _linear(8, 4, bias=False), [ranged(BATCH, 8)], [LINEAR]),
+    ("linear_dyn_rank4", _linear(8, 4), [ranged(BATCH, 2, SEQ, 8)], [LINEAR]),
+    ("mm_dyn_rows", DynFn(torch.mm), [ranged(BATCH, 3), ranged(3, 4)], [MM]),
+    ("mm_dyn_inner", DynFn(torch.mm), [ranged(2, SEQ), ranged(SEQ, 4)], [MM]),
+    ("bmm_dyn_batch_seq", DynFn(torch.bmm), [ranged(BATCH, SEQ, 4), ranged(BATCH, 4, 3)], [BMM]),
+    (
+        "addmm_dyn_rows",
+        DynFn(lambda b, x, w: torch.addmm(b, x, w, beta=0.5, alpha=2.0)),
+        [ranged(4), ranged(BATCH, 3), ranged(3, 4)],
+        [ADDMM],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("module", "specs", "ops"), [c[1:] for c in DYNAMIC_CASES], ids=[c[0] for c in DYNAMIC_CASES]
+)
+def test_matmul_dynamic(module: nn.Module, specs: list[Input], ops: list[Any]) -> None:
+    """With dynamic batch/sequence (or inner) dims the product lands in one engine and matches
+    eager at the min, opt and max shapes."""
+    check_dynamic_conversion(module, specs, ops=ops)

@@ -11,8 +11,9 @@ import torch
 from torch import nn
 
 import torch_trt
+from torch_trt import Input
 from torch_trt.convert.registry import Reason
-from torch_trt.testing import check_conversion
+from torch_trt.testing import check_conversion, check_dynamic_conversion
 
 aten = torch.ops.aten
 
@@ -204,3 +205,60 @@ def test_reduction_refusal_has_reason(
     assert placement.reason == Reason.UNSUPPORTED_ARGUMENTS
     assert reason in placement.detail
     torch.testing.assert_close(compiled(*xs), module(*xs), equal_nan=True)
+
+
+# --- dynamic shapes ---------------------------------------------------------------------------
+
+
+class DynFn(nn.Module):
+    """Like :class:`Fn` with a named parameter: compile keys ranged Inputs by argument name, so a
+    ``*xs`` forward would lose the ranges."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor) -> Any:
+        return self.fn(x)
+
+
+def ranged(*dims: int | tuple[int, int, int], dtype: torch.dtype = torch.float32) -> Input:
+    """An Input whose tuple dims are (min, opt, max) ranges and int dims are static."""
+    pick = [[d if isinstance(d, int) else d[i] for d in dims] for i in range(3)]
+    return Input(min_shape=pick[0], opt_shape=pick[1], max_shape=pick[2], dtype=dtype)
+
+
+BATCH, SEQ = (1, 3, 6), (2, 5, 9)
+I32 = torch.int32
+
+DYNAMIC_CASES = [
+    ("sum_dyn_static_axis", lambda x: x.sum(2), ranged(BATCH, SEQ, 4), [SUM]),
+    ("sum_dyn_dynamic_axis", lambda x: x.sum(1, keepdim=True), ranged(BATCH, SEQ, 4), [SUM]),
+    ("sum_dyn_all_times_size", lambda x: x.sum() * x.shape[0], ranged(BATCH, 3), []),
+    ("mean_dyn_dynamic_axis", lambda x: x.mean(1), ranged(BATCH, SEQ, 4), [MEAN]),
+    ("prod_dyn", lambda x: x.prod(2), ranged(BATCH, SEQ, 3), [PROD]),
+    ("amax_dyn", lambda x: x.amax((0, 2)), ranged(BATCH, SEQ, 4), [AMAX]),
+    ("max_dim_dyn_axis", lambda x: x.max(1), ranged(BATCH, SEQ, 4, dtype=I32), [MAX_DIM]),
+    ("min_dim_dyn_keepdim", lambda x: x.min(0, keepdim=True), ranged(BATCH, 5), [MIN_DIM]),
+    ("argmax_dyn_axis_ties", lambda x: x.argmax(1), ranged(BATCH, SEQ, dtype=I32), [ARGMAX]),
+    ("argmax_dyn_static_axis", lambda x: x.argmax(-1), ranged(BATCH, 6), [ARGMAX]),
+    ("argmin_dyn_flat", lambda x: x.argmin(), ranged(BATCH, SEQ, dtype=I32), [ARGMIN]),
+    ("argmax_dyn_flat_keepdim", lambda x: x.argmax(keepdim=True), ranged(BATCH, 3), [ARGMAX]),
+    ("var_dyn_axis", lambda x: x.var(1), ranged(BATCH, SEQ, 4), [VAR]),
+    ("var_dyn_all_unbiased", lambda x: x.var(correction=0), ranged(BATCH, 3), [VAR]),
+    ("var_dyn_keepdim_std", lambda x: x.std((0, 1), keepdim=True), ranged(BATCH, SEQ, 2), [VAR]),
+    ("softmax_dyn_static_axis", lambda x: x.softmax(-1), ranged(BATCH, SEQ, 6), [SOFTMAX]),
+    ("softmax_dyn_dynamic_axis", lambda x: x.softmax(1), ranged(BATCH, SEQ, 3), [SOFTMAX]),
+    ("softmax_dyn_rank1", lambda x: x.softmax(0), ranged(SEQ), [SOFTMAX]),
+    ("log_softmax_dyn", lambda x: x.log_softmax(1), ranged(BATCH, SEQ), [LOG_SOFTMAX]),
+    ("log_softmax_dyn_rank1", lambda x: x.log_softmax(0), ranged(SEQ), [LOG_SOFTMAX]),
+]
+
+
+@pytest.mark.parametrize(
+    ("fn", "spec", "ops"), [c[1:] for c in DYNAMIC_CASES], ids=[c[0] for c in DYNAMIC_CASES]
+)
+def test_reduction_dynamic(fn: Callable[..., Any], spec: Input, ops: list[Any]) -> None:
+    """With dynamic batch/sequence dims (reduced or kept) the op lands in one engine and matches
+    eager at the min, opt and max shapes."""
+    check_dynamic_conversion(DynFn(fn), [spec], ops=ops)

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 import torch_trt
+from torch_trt import Input
 from torch_trt.convert.registry import Reason
-from torch_trt.testing import check_conversion
+from torch_trt.testing import check_conversion, check_dynamic_conversion
 
 aten = torch.ops.aten
 f16, bf16, i32, i64 = torch.float16, torch.bfloat16, torch.int32, torch.int64
@@ -112,3 +113,49 @@ def test_falls_back(fn: Callable[..., Any], inputs: list[torch.Tensor], detail: 
     ), [(p.node, p.reason, p.detail) for p in fallbacks]
     with torch.no_grad():
         assert torch.equal(compiled(*inputs), Fn(fn)(*inputs))
+
+
+# --- dynamic shapes ---------------------------------------------------------------------------
+
+
+class DynFn(torch.nn.Module):
+    """Like :class:`Fn` with a named parameter: compile keys ranged Inputs by argument name, so a
+    ``*args`` forward would lose the ranges."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor) -> Any:
+        return self.fn(x)
+
+
+def ranged(*dims: int | tuple[int, int, int], dtype: torch.dtype = torch.float32) -> Input:
+    """An Input whose tuple dims are (min, opt, max) ranges and int dims are static."""
+    pick = [[d if isinstance(d, int) else d[i] for d in dims] for i in range(3)]
+    return Input(min_shape=pick[0], opt_shape=pick[1], max_shape=pick[2], dtype=dtype)
+
+
+BATCH, SEQ = (1, 3, 6), (2, 5, 9)
+
+DYNAMIC_CASES: list[tuple[str, Callable[..., Any], Input, Sequence[Any]]] = [
+    ("neg_dyn", torch.neg, ranged(BATCH, SEQ), [aten.neg.default]),
+    ("abs_dyn_int", torch.abs, ranged(BATCH, 4, dtype=i64), [aten.abs.default]),
+    ("exp_dyn", torch.exp, ranged(BATCH, SEQ), [aten.exp.default]),
+    ("log_dyn", lambda x: x.abs().add(0.5).log(), ranged(BATCH, SEQ), [aten.log.default]),
+    ("rsqrt_dyn", lambda x: x.abs().add(0.5).rsqrt(), ranged(BATCH, 4), [aten.rsqrt.default]),
+    ("erf_dyn_fp16", torch.erf, ranged(BATCH, SEQ, dtype=f16), [aten.erf.default]),
+    ("floor_dyn", torch.floor, ranged(BATCH, 2, SEQ), [aten.floor.default]),
+    ("trunc_dyn", lambda x: (x * 3).trunc(), ranged(BATCH, 4), [aten.trunc.default]),
+    ("round_dyn_decimals", lambda x: x.round(decimals=2), ranged(BATCH, 4), []),
+    ("sin_dyn_int", torch.sin, ranged(BATCH, 4, dtype=i32), [aten.sin.default]),
+]
+
+
+@pytest.mark.parametrize(
+    ("fn", "spec", "ops"), [c[1:] for c in DYNAMIC_CASES], ids=[c[0] for c in DYNAMIC_CASES]
+)
+def test_dynamic(fn: Callable[..., Any], spec: Input, ops: Sequence[Any]) -> None:
+    """With dynamic batch/sequence dims the op lands in one engine and matches eager at the
+    min, opt and max shapes."""
+    check_dynamic_conversion(DynFn(fn), [spec], ops=ops)

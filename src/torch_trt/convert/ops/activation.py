@@ -4,7 +4,8 @@ Each maps to one ``IActivationLayer`` created with its final type and explicit a
 (changing ``.type`` afterwards would keep the old type's defaults). Only RELU takes integers in
 TensorRT; the others take float32/float16/bfloat16, and integer inputs of ops whose torch result
 is a float are cast first. hardsigmoid, hardswish and relu6 reach us already decomposed
-(add/clamp/div/mul, or hardtanh(0, 6)); silu is composed as ``x * sigmoid(x)``.
+(add/clamp/div/mul, or hardtanh(0, 6)); silu is composed as ``x * sigmoid(x)``. Activations
+are shape-agnostic, so they take dynamic shapes.
 """
 
 from __future__ import annotations
@@ -39,19 +40,20 @@ def _activation(
     check=dtype_check(
         FLOATS | {torch.int8, torch.int32, torch.int64}, "TensorRT RELU refuses bool"
     ),
+    dynamic=True,
 )
 def convert_relu(ctx: ConversionContext, self: Any) -> Any:
     """``max(x, 0)``."""
     return _activation(ctx, self, "RELU")
 
 
-@converter(aten.sigmoid.default, check=_float_check)
+@converter(aten.sigmoid.default, check=_float_check, dynamic=True)
 def convert_sigmoid(ctx: ConversionContext, self: Any) -> Any:
     """``1 / (1 + exp(-x))``."""
     return _activation(ctx, self, "SIGMOID")
 
 
-@converter(aten.tanh.default, check=_float_check)
+@converter(aten.tanh.default, check=_float_check, dynamic=True)
 def convert_tanh(ctx: ConversionContext, self: Any) -> Any:
     """``tanh(x)``."""
     return _activation(ctx, self, "TANH")
@@ -67,19 +69,19 @@ def _gelu_check(node: fx.Node) -> str | None:
     return _float_check(node)
 
 
-@converter(aten.gelu.default, check=_gelu_check)
+@converter(aten.gelu.default, check=_gelu_check, dynamic=True)
 def convert_gelu(ctx: ConversionContext, self: Any, *, approximate: str = "none") -> Any:
     """GELU_ERF for ``approximate='none'``, GELU_TANH for ``'tanh'``."""
     return _activation(ctx, self, _GELU[approximate])
 
 
-@converter(aten.silu.default, check=_float_check)
+@converter(aten.silu.default, check=_float_check, dynamic=True)
 def convert_silu(ctx: ConversionContext, self: Any) -> Any:
     """``x * sigmoid(x)``: TensorRT has no SiLU activation."""
     return ctx.elementwise(self, _activation(ctx, self, "SIGMOID"), "PROD")
 
 
-@converter(aten.hardtanh.default, check=_float_check)
+@converter(aten.hardtanh.default, check=_float_check, dynamic=True)
 def convert_hardtanh(
     ctx: ConversionContext, self: Any, min_val: float = -1, max_val: float = 1
 ) -> Any:
@@ -87,7 +89,7 @@ def convert_hardtanh(
     return _activation(ctx, self, "CLIP", float(min_val), float(max_val))
 
 
-@converter(aten.leaky_relu.default, check=_float_check)
+@converter(aten.leaky_relu.default, check=_float_check, dynamic=True)
 def convert_leaky_relu(ctx: ConversionContext, self: Any, negative_slope: float = 0.01) -> Any:
     """LEAKY_RELU: ``x >= 0 ? x : negative_slope * x``."""
     return _activation(ctx, self, "LEAKY_RELU", float(negative_slope))
@@ -99,7 +101,7 @@ def _elu_check(node: fx.Node) -> str | None:
     return _float_check(node)
 
 
-@converter(aten.elu.default, check=_elu_check)
+@converter(aten.elu.default, check=_elu_check, dynamic=True)
 def convert_elu(
     ctx: ConversionContext, self: Any, alpha: float = 1, scale: float = 1, input_scale: float = 1
 ) -> Any:

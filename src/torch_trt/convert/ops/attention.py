@@ -5,6 +5,11 @@ scaling, so Q is multiplied by the scale first. A causal IAttention drops any ma
 refuses ``attn_mask`` together with ``is_causal`` anyway, so each maps directly: ``is_causal`` to
 ``UPPER_LEFT`` (torch keeps j <= i) and the mask to ``IAttention.mask``. ``decomposable=True``
 lets TensorRT fall back to matmul + softmax kernels where no fused kernel exists (f32, small D).
+
+Dynamic shapes: batch and sequence lengths may be dynamic. Size-1 mask dims are broadcast with a
+stride-0 slice sized from the run-time shapes; the checks compare sizes only where they are
+provably equal where a mismatch would change the math (head dims, GQA head counts), and only
+refuse provably different batch and key/value lengths (TensorRT rejects a mismatch at run time).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any
 
 import torch
 from torch import fx
+from torch.fx.experimental.symbolic_shapes import statically_known_true
 
 from torch_trt.convert.context import ConversionContext
 from torch_trt.convert.registry import arg_val, converter, meta_val
@@ -21,6 +27,18 @@ from torch_trt.convert.registry import arg_val, converter, meta_val
 aten = torch.ops.aten
 
 _FLOATS = (torch.float32, torch.float16, torch.bfloat16)
+
+
+def _same(a: int | torch.SymInt, b: int | torch.SymInt) -> bool:
+    """Sizes equal for every input the graph accepts (symbolic sizes: provably so)."""
+    return statically_known_true(a == b)
+
+
+def _may_match(a: int | torch.SymInt, b: int | torch.SymInt) -> bool:
+    """Sizes not provably different. torch.export gives key and value lengths separate symbols
+    (nothing in SDPA's shape rule ties them); eager and TensorRT both reject unequal ones at
+    run time, so only provably different sizes are refused."""
+    return not statically_known_true(a != b)
 
 
 def _sdpa_check(node: fx.Node) -> str | None:
@@ -32,42 +50,71 @@ def _sdpa_check(node: fx.Node) -> str | None:
         return f"TensorRT attention takes float32/float16/bfloat16 only, got {q.dtype}"
     if not (q.dim() == k.dim() == v.dim() and q.dim() in (3, 4)):
         return f"query/key/value of ranks {q.dim()}/{k.dim()}/{v.dim()}: only 3 or 4 supported"
-    if q.shape[0] != k.shape[0] or k.shape[:-1] != v.shape[:-1]:
+    batch_kv = k.shape[:-1]
+    if not (_may_match(q.shape[0], k.shape[0]) and all(map(_may_match, batch_kv, v.shape[:-1]))):
         shapes = ", ".join(str(tuple(t.shape)) for t in (q, k, v))
         return f"query/key/value batch dims differ: {shapes}"
-    if v.shape[-1] != q.shape[-1]:
+    if not _same(v.shape[-1], q.shape[-1]):
         return f"value head dim {v.shape[-1]} differs from query head dim {q.shape[-1]}"
-    heads_q, heads_kv = q.shape[1], k.shape[1]
-    if (
-        q.dim() == 4
-        and heads_q != heads_kv
-        and (not arg_val(node, "enable_gqa") or heads_q % heads_kv)
-    ):
-        return f"{q.shape[1]} query heads vs {k.shape[1]} key/value heads"
+    if q.dim() == 4 and not _same(q.shape[1], k.shape[1]):
+        heads_q, heads_kv = q.shape[1], k.shape[1]
+        static = isinstance(heads_q, int) and isinstance(heads_kv, int)
+        if not (arg_val(node, "enable_gqa") and static and heads_q % heads_kv == 0):
+            return f"{q.shape[1]} query heads vs {k.shape[1]} key/value heads"
     mask = arg_val(node, "attn_mask")
     if mask is not None and mask.dtype != torch.bool and mask.dtype not in _FLOATS:
         return f"attn_mask of dtype {mask.dtype}"
     return None
 
 
-def _mask4d(ctx: ConversionContext, mask: Any, rank: int, sq: int, skv: int, dtype: Any) -> Any:
+def _mask4d(ctx: ConversionContext, mask: Any, rank: int, q: Any, k: Any) -> Any:
     """The mask as [a0, a1, Sq, Skv] in the attention's layout (bool, or float of Q's dtype)."""
     m = ctx.itensor(mask)
     if ctx.dtype(m) != torch.bool:
-        m = ctx.cast(m, dtype)
+        m = ctx.cast(m, ctx.dtype(q))
     m = ctx.unsqueeze_to(m, rank)
-    shape = ctx.shape(m)
     if rank == 3:  # q was (N, L, E), viewed as (N, 1, L, E): the mask gets the head dim too
-        m = ctx.reshape(m, (shape[0], 1, *shape[1:]))
-        shape = ctx.shape(m)
-    if shape[-2:] != (sq, skv):
-        # Size-1 query/key dims of the mask broadcast in torch; IAttention wants them full.
-        full = torch.zeros((1, 1, sq, skv), dtype=ctx.dtype(m))
-        m = ctx.elementwise(m, ctx.itensor(full), "OR" if ctx.dtype(m) == torch.bool else "SUM")
-    return m
+        m = _unsqueeze1(ctx, m)
+    # Size-1 query/key dims of the mask broadcast in torch; IAttention wants them full. A
+    # stride-0 slice repeats them to the (possibly run-time) Sq and Skv; other dims keep the
+    # mask's own size (a separate symbol TensorRT cannot prove equal to Q's or K's).
+    shape = ctx.shape(m)
+    # (tensor, axis) each output dim's size is read from
+    source = [(m, 0), (m, 1), (m, 2), (m, 3)]
+    for i, t in ((2, q), (3, k)):
+        if shape[i] == 1 and ctx.shape(t)[2] != 1:
+            source[i] = (t, 2)
+    if all(t is m for t, _ in source):
+        return m
+    stride = tuple(1 if t is m else 0 for t, _ in source)
+    sizes = [ctx.shape(t)[a] for t, a in source]
+    layer = ctx.net.add_slice(m, (0,) * 4, (1,) * 4, stride)
+    if all(d >= 0 for d in sizes):
+        layer.shape = tuple(sizes)
+    else:
+        layer.set_input(2, ctx.shape_tensor([ctx.dim(t, a) for t, a in source]))
+    return layer.get_output(0)
 
 
-@converter(aten.scaled_dot_product_attention.default, check=_sdpa_check)
+def _unsqueeze1(ctx: ConversionContext, t: Any) -> Any:
+    """``t.unsqueeze(1)`` (no static reshape: batch and length may be dynamic)."""
+    return ctx.net.add_unsqueeze(t, ctx.axes_tensor([1])).get_output(0)
+
+
+def _scale(ctx: ConversionContext, q: Any, scale: float | None) -> Any:
+    """The softmax scale as a rank-4 constant of Q's dtype: ``scale`` or 1/√E."""
+    dtype = ctx.dtype(q)
+    e = ctx.shape(q)[3]
+    if scale is not None or e >= 0:
+        factor = 1.0 / math.sqrt(e) if scale is None else float(scale)
+        return ctx.itensor(factor, dtype, 4)
+    # A dynamic head dim: 1/√E at run time, computed in fp32.
+    size = ctx.cast(ctx.dim(q, 3), torch.float32)
+    factor = ctx.unary(ctx.unary(size, "SQRT"), "RECIP")
+    return ctx.reshape(ctx.cast(factor, dtype), (1, 1, 1, 1))
+
+
+@converter(aten.scaled_dot_product_attention.default, check=_sdpa_check, dynamic=True)
 def convert_sdpa(
     ctx: ConversionContext,
     query: Any,
@@ -82,13 +129,10 @@ def convert_sdpa(
 ) -> Any:
     """``softmax(Q·Kᵀ·scale + mask) · V`` (scale defaults to 1/√E), rank-3 or rank-4 inputs."""
     q, k, v = (ctx.itensor(t) for t in (query, key, value))
-    dtype = ctx.dtype(q)
     rank = len(ctx.shape(q))
     if rank == 3:  # (N, L, E) -> (N, 1, L, E): IAttention is rank-4 only
-        q, k, v = (ctx.reshape(t, (ctx.shape(t)[0], 1, *ctx.shape(t)[1:])) for t in (q, k, v))
-    sq, skv, e = ctx.shape(q)[2], ctx.shape(k)[2], ctx.shape(q)[3]
-    factor = 1.0 / math.sqrt(e) if scale is None else float(scale)
-    q = ctx.elementwise(q, ctx.itensor(factor, dtype, 4), "PROD")
+        q, k, v = (_unsqueeze1(ctx, t) for t in (q, k, v))
+    q = ctx.elementwise(q, _scale(ctx, q, scale), "PROD")
     trt = ctx.trt
     causal = trt.CausalMaskKind.UPPER_LEFT if is_causal else trt.CausalMaskKind.NONE
     attn = ctx.net.add_attention_v2(q, k, v, trt.AttentionNormalizationOp.SOFTMAX, causal)
@@ -96,8 +140,8 @@ def convert_sdpa(
         raise ctx.fail("add_attention_v2 refused the inputs")
     attn.decomposable = True
     if attn_mask is not None:
-        attn.mask = _mask4d(ctx, attn_mask, rank, sq, skv, dtype)
+        attn.mask = _mask4d(ctx, attn_mask, rank, q, k)
     y = attn.get_output(0)
     if rank == 3:
-        y = ctx.reshape(y, tuple(ctx.out.shape))
+        y = ctx.net.add_squeeze(y, ctx.axes_tensor([1])).get_output(0)
     return y

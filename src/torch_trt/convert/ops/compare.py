@@ -8,6 +8,8 @@ NOT(EQUAL), and ``le``/``ge`` are OR(LESS|GREATER, EQUAL), which keeps NaN compa
 GREATER and LESS refuse bool, and int8 constants do not exist, so both compare as int32 (exact).
 AND/OR/XOR take bool only: bitwise and/or/xor on integers are refused (``bitwise_not`` on
 integers is the exact ``-1 - x``), logical ops first turn each operand into ``operand != 0``.
+All are shape-agnostic (dynamic shapes welcome); ``SymInt`` scalars are handled as in
+elementwise.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import torch
 from torch import fx
 
 from torch_trt.convert.context import ConversionContext
-from torch_trt.convert.ops.elementwise import NUMBERS, dtype_check
+from torch_trt.convert.ops.elementwise import NUMBERS, dtype_check, sizes_as_scalars
 from torch_trt.convert.registry import arg_val, converter
 
 aten = torch.ops.aten
@@ -68,7 +70,7 @@ def _make_compare(first: str, second: str | None, negate: bool) -> Callable[...,
         dtype = common_dtype(ctx.node, "self", "other")
         if dtype == torch.int8 or (dtype == torch.bool and first != "EQUAL"):
             dtype = torch.int32
-        a, b = ctx.operands(self, other, dtype=dtype)
+        a, b = ctx.operands(*sizes_as_scalars(ctx, self=self, other=other), dtype=dtype)
         out = ctx.elementwise(a, b, first)
         if second is not None:
             out = ctx.elementwise(out, ctx.elementwise(a, b, second), "OR")
@@ -78,7 +80,7 @@ def _make_compare(first: str, second: str | None, negate: bool) -> Callable[...,
 
 
 for _target, (_first, _second, _negate) in _COMPARE.items():
-    converter(_target, check=_compare_check)(_make_compare(_first, _second, _negate))
+    converter(_target, check=_compare_check, dynamic=True)(_make_compare(_first, _second, _negate))
 
 
 # --- logic ------------------------------------------------------------------------------------
@@ -103,10 +105,10 @@ def _make_bitwise(op: str) -> Callable[..., Any]:
 
 
 for _target, _op in _BITWISE.items():
-    converter(_target, check=_bool_check)(_make_bitwise(_op))
+    converter(_target, check=_bool_check, dynamic=True)(_make_bitwise(_op))
 
 
-@converter(aten.bitwise_not.default)
+@converter(aten.bitwise_not.default, dynamic=True)
 def convert_bitwise_not(ctx: ConversionContext, self: Any) -> Any:
     """``~x``: NOT on bool; ``-1 - x`` on two's-complement integers (never overflows)."""
     dtype = ctx.out.dtype
@@ -143,10 +145,10 @@ def _make_logical(op: str) -> Callable[..., Any]:
 
 
 for _target, _op in _LOGICAL.items():
-    converter(_target)(_make_logical(_op))
+    converter(_target, dynamic=True)(_make_logical(_op))
 
 
-@converter(aten.logical_not.default)
+@converter(aten.logical_not.default, dynamic=True)
 def convert_logical_not(ctx: ConversionContext, self: Any) -> Any:
     """``x == 0`` as bool."""
     return ctx.unary(_truth(ctx, self), "NOT")
@@ -165,10 +167,11 @@ def _where_check(node: fx.Node) -> str | None:
     return None
 
 
-@converter(aten.where.self, check=_where_check)
+@converter(aten.where.self, check=_where_check, dynamic=True)
 def convert_where(ctx: ConversionContext, condition: Any, self: Any, other: Any) -> Any:
     """``condition ? self : other`` with ISelectLayer (operands promoted to the result dtype)."""
     dtype = ctx.out.dtype
+    self, other = sizes_as_scalars(ctx, self=self, other=other)
     a, b = ctx.operands(self, other, dtype=_SELECT_AS.get(dtype, dtype))
     cond, a, b = ctx.broadcast(ctx.itensor(condition), a, b)
     return ctx.cast(ctx.net.add_select(cond, a, b).get_output(0), dtype)
@@ -177,11 +180,12 @@ def convert_where(ctx: ConversionContext, condition: Any, self: Any, other: Any)
 _clamp_check = dtype_check(NUMBERS, "TensorRT MAX/MIN take float32/float16/bfloat16/int32/int64")
 
 
-@converter(aten.clamp.default, aten.clamp.Tensor, check=_clamp_check)
+@converter(aten.clamp.default, aten.clamp.Tensor, check=_clamp_check, dynamic=True)
 def convert_clamp(ctx: ConversionContext, self: Any, min: Any = None, max: Any = None) -> Any:
     """``min(max(x, lo), hi)``: like torch, ``hi`` wins when ``lo > hi``."""
     dtype = ctx.out.dtype
     x = ctx.cast(ctx.itensor(self), dtype)
+    min, max = sizes_as_scalars(ctx, min=min, max=max)
     for bound, op in ((min, "MAX"), (max, "MIN")):
         if bound is not None:
             x, b = ctx.operands(x, bound, dtype=dtype)

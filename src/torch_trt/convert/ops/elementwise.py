@@ -7,6 +7,11 @@ from exact integer pieces (FLOOR_DIV, ABS, SIGN) rather than from integer DIV, w
 TensorRT does not document.
 
 The dtype checks here are shared by the unary, comparison and activation families.
+
+Dynamic shapes: every op here is shape-agnostic (scalar constants are (1, ..., 1) and broadcast).
+A Python-scalar argument may be a ``SymInt`` (``x * x.shape[1]``); it arrives as a (1,) int64
+size tensor, which :func:`sizes_as_scalars` makes rank 0 so that it broadcasts like a scalar and
+cannot raise the rank of a 0-D result.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from torch import fx
 
 from torch_trt.convert.context import ConversionContext
 from torch_trt.convert.registry import arg_val, converter, meta_val, node_args
+
+_SYM_TYPES = (torch.SymInt, torch.SymFloat, torch.SymBool)
 
 aten = torch.ops.aten
 
@@ -45,6 +52,20 @@ _arith_check = dtype_check(NUMBERS, _ARITH_WHY)
 _POW_WHY = "TensorRT POW takes float32/float16/bfloat16/int32/int64"
 
 
+def sizes_as_scalars(ctx: ConversionContext, **values: Any) -> list[Any]:
+    """The named arguments of the current node, in order, with each symbolic scalar (a size
+    tensor standing for a ``SymInt`` argument) reshaped to rank 0."""
+    assert ctx.node is not None
+    args = node_args(ctx.node)
+    out = []
+    for name, value in values.items():
+        arg = args.get(name)
+        if isinstance(arg, fx.Node) and isinstance(arg.meta.get("val"), _SYM_TYPES):
+            value = ctx.reshape(value, ())
+        out.append(value)
+    return out
+
+
 def _binary(ctx: ConversionContext, self: Any, other: Any, op: str) -> Any:
     a, b = ctx.operands(self, other, dtype=ctx.out.dtype)
     return ctx.elementwise(a, b, op)
@@ -64,6 +85,7 @@ _BINARY: dict[Any, str] = {
 
 def _make_binary(op: str) -> Callable[..., Any]:
     def convert(ctx: ConversionContext, self: Any, other: Any) -> Any:
+        self, other = sizes_as_scalars(ctx, self=self, other=other)
         if ctx.out.dtype == torch.bool:
             return _binary(ctx, self, other, _BOOL_OP[op])
         return _binary(ctx, self, other, op)
@@ -72,7 +94,7 @@ def _make_binary(op: str) -> Callable[..., Any]:
 
 
 for _target, _op in _BINARY.items():
-    converter(_target, check=_BOOL_OK)(_make_binary(_op))
+    converter(_target, check=_BOOL_OK, dynamic=True)(_make_binary(_op))
 
 
 @converter(
@@ -80,9 +102,11 @@ for _target, _op in _BINARY.items():
     aten.pow.Tensor_Scalar,
     aten.pow.Scalar,
     check=dtype_check(NUMBERS, _POW_WHY),
+    dynamic=True,
 )
 def convert_pow(ctx: ConversionContext, self: Any, exponent: Any) -> Any:
     """``self ** exponent`` (either side may be a Python scalar)."""
+    self, exponent = sizes_as_scalars(ctx, self=self, exponent=exponent)
     return _binary(ctx, self, exponent, "POW")
 
 
@@ -100,17 +124,19 @@ def _add_check(node: fx.Node) -> str | None:
     return _BOOL_OK(node)
 
 
-@converter(aten.add.Tensor, aten.add.Scalar, check=_add_check)
+@converter(aten.add.Tensor, aten.add.Scalar, check=_add_check, dynamic=True)
 def convert_add(ctx: ConversionContext, self: Any, other: Any, *, alpha: float = 1) -> Any:
     """``self + alpha * other`` (logical or on bool)."""
+    self, other = sizes_as_scalars(ctx, self=self, other=other)
     if ctx.out.dtype == torch.bool:
         return _binary(ctx, self, other, "OR")
     return _binary(ctx, self, _scaled(ctx, other, alpha), "SUM")
 
 
-@converter(aten.sub.Tensor, aten.sub.Scalar, check=_arith_check)
+@converter(aten.sub.Tensor, aten.sub.Scalar, check=_arith_check, dynamic=True)
 def convert_sub(ctx: ConversionContext, self: Any, other: Any, *, alpha: float = 1) -> Any:
     """``self - alpha * other``."""
+    self, other = sizes_as_scalars(ctx, self=self, other=other)
     return _binary(ctx, self, _scaled(ctx, other, alpha), "SUB")
 
 
@@ -143,12 +169,18 @@ def _floor_div(ctx: ConversionContext, a: Any, b: Any) -> Any:
 
 
 @converter(
-    aten.div.Tensor, aten.div.Scalar, aten.div.Tensor_mode, aten.div.Scalar_mode, check=_div_check
+    aten.div.Tensor,
+    aten.div.Scalar,
+    aten.div.Tensor_mode,
+    aten.div.Scalar_mode,
+    check=_div_check,
+    dynamic=True,
 )
 def convert_div(
     ctx: ConversionContext, self: Any, other: Any, *, rounding_mode: str | None = None
 ) -> Any:
     """``self / other``; true division casts integers to the float result dtype first."""
+    self, other = sizes_as_scalars(ctx, self=self, other=other)
     a, b = ctx.operands(self, other, dtype=ctx.out.dtype)
     if rounding_mode == "trunc":
         return _trunc_div(ctx, a, b)
@@ -157,19 +189,19 @@ def convert_div(
     return ctx.elementwise(a, b, "DIV")
 
 
-@converter(aten.remainder.Tensor, aten.remainder.Scalar, check=_arith_check)
+@converter(aten.remainder.Tensor, aten.remainder.Scalar, check=_arith_check, dynamic=True)
 def convert_remainder(ctx: ConversionContext, self: Any, other: Any) -> Any:
     """``self - other * floor(self / other)`` (Python modulo: the sign of ``other``).
 
     For floats the quotient is rounded once, so results near a multiple of ``other`` can differ
     from torch's exact fmod-based remainder by up to ``other``.
     """
-    a, b = ctx.operands(self, other, dtype=ctx.out.dtype)
+    a, b = ctx.operands(*sizes_as_scalars(ctx, self=self, other=other), dtype=ctx.out.dtype)
     return ctx.elementwise(a, ctx.elementwise(b, _floor_div(ctx, a, b), "PROD"), "SUB")
 
 
-@converter(aten.fmod.Tensor, aten.fmod.Scalar, check=_arith_check)
+@converter(aten.fmod.Tensor, aten.fmod.Scalar, check=_arith_check, dynamic=True)
 def convert_fmod(ctx: ConversionContext, self: Any, other: Any) -> Any:
     """``self - other * trunc(self / other)`` (C fmod: the sign of ``self``; see remainder)."""
-    a, b = ctx.operands(self, other, dtype=ctx.out.dtype)
+    a, b = ctx.operands(*sizes_as_scalars(ctx, self=self, other=other), dtype=ctx.out.dtype)
     return ctx.elementwise(a, ctx.elementwise(b, _trunc_div(ctx, a, b), "PROD"), "SUB")

@@ -6,7 +6,8 @@ vector operands) and ``baddbmm`` (into bmm, mul, add), so neither reaches a conv
 Everything ends in one ``IMatrixMultiplyLayer``. TensorRT multiplies only f32/f16/bf16, needs
 equal batch ranks (size-1 dims broadcast) and a ``VECTOR`` op for rank-1 operands, so the
 converters insert leading 1s and pick the op per operand; the checks refuse integer products
-rather than round them through floats.
+rather than round them through floats. Leading 1s are inserted with ``unsqueeze_to`` (no static
+reshape of a possibly dynamic input), so batch, sequence and inner dims may all be dynamic.
 """
 
 from __future__ import annotations
@@ -57,9 +58,9 @@ def matmul(ctx: ConversionContext, a: Any, b: Any) -> Any:
     batch_a, batch_b = ra - (1 if ra == 1 else 2), rb - (1 if rb == 1 else 2)
     if ra == 1 and rb > 1:
         # (K,) @ (..., K, N): the vector has no batch dims; give it the other's as 1s.
-        a = ctx.reshape(a, (1,) * batch_b + ctx.shape(a))
+        a = ctx.unsqueeze_to(a, batch_b + 1)
     elif rb == 1 and ra > 1:
-        b = ctx.reshape(b, (1,) * batch_a + ctx.shape(b))
+        b = ctx.unsqueeze_to(b, batch_a + 1)
     elif batch_a < batch_b:
         a = ctx.unsqueeze_to(a, rb)
     elif batch_b < batch_a:
@@ -78,13 +79,13 @@ def _operand(ctx: ConversionContext, value: Any) -> Any:
     return ctx.itensor(value, ctx.out.dtype)
 
 
-@converter(aten.mm.default, aten.bmm.default, check=float_only)
+@converter(aten.mm.default, aten.bmm.default, check=float_only, dynamic=True)
 def convert_mm(ctx: ConversionContext, self: Any, mat2: Any) -> Any:
     """``self @ mat2`` for 2-D (mm) or 3-D (bmm) operands."""
     return matmul(ctx, _operand(ctx, self), _operand(ctx, mat2))
 
 
-@converter(aten.addmm.default, check=_real_scalars)
+@converter(aten.addmm.default, check=_real_scalars, dynamic=True)
 def convert_addmm(
     ctx: ConversionContext, self: Any, mat1: Any, mat2: Any, *, beta: float = 1, alpha: float = 1
 ) -> Any:
@@ -96,7 +97,7 @@ def convert_addmm(
     return ctx.elementwise(product, bias, "SUM")
 
 
-@converter(aten.linear.default, check=float_only)
+@converter(aten.linear.default, check=float_only, dynamic=True)
 def convert_linear(ctx: ConversionContext, input: Any, weight: Any, bias: Any = None) -> Any:
     """``input @ weight.T + bias`` with weight (out, in); input of any rank >= 1.
 

@@ -77,7 +77,7 @@ def _make_reduce(op: str) -> Any:
 
 
 for _target, _op in _REDUCE.items():
-    converter(_target)(_make_reduce(_op))
+    converter(_target, dynamic=True)(_make_reduce(_op))
 
 
 # --- value + index reductions ---------------------------------------------------------------
@@ -92,26 +92,52 @@ def _values_indices(
     order among ties (frequent with ints, bools and relu outputs). So: m = reduce(x), then the
     smallest index i with x[i] == m, as min(where(x == m, iota, N)).
     """
-    shape = ctx.shape(self)
+    rank = len(ctx.shape(self))
     x = ctx.cast(self, torch.int32) if ctx.dtype(self) == torch.bool else self
-    if dim is None or not shape:
-        x, axis = ctx.reshape(x, (_numel(shape),)), 0
+    if dim is None or rank == 0:
+        x, axis = ctx.reshape(x, (-1,)), 0
     else:
-        axis = normalize_dim(dim, len(shape))
-    xshape = ctx.shape(x)
-    n = xshape[axis]
+        axis = normalize_dim(dim, rank)
+    xrank = len(ctx.shape(x))
     extreme = reduce(ctx, x, op, [axis], True)
     hit = ctx.elementwise(x, extreme, "EQUAL")
-    iota_shape = [1] * len(xshape)
-    iota_shape[axis] = n
-    iota = ctx.constant(torch.arange(n).reshape(iota_shape), torch.int64)
-    past_end = ctx.constant(torch.full([1] * len(xshape), n), torch.int64)
-    hit, iota, past_end = ctx.broadcast(hit, iota, past_end)
+    # N (one past the last index) as a (1, ..., 1) int64 tensor, from the run-time size.
+    past_end = ctx.reshape(ctx.dim(x, axis), (1,) * xrank)
+    hit, iota, past_end = ctx.broadcast(hit, _iota(ctx, x, axis), past_end)
     candidates = ctx.net.add_select(hit, iota, past_end).get_output(0)
     indices = reduce(ctx, candidates, "MIN", [axis], True)
-    out_shape = tuple(ctx.out.shape)
     values = ctx.cast(extreme, ctx.dtype(self))
-    return ctx.reshape(values, out_shape), ctx.reshape(indices, out_shape)
+    if dim is None or rank == 0:  # (1,) -> () or, with keepdim, (1,) * rank
+        shape = (1,) * rank if keepdim else ()
+        return ctx.reshape(values, shape), ctx.reshape(indices, shape)
+    if keepdim:
+        return values, indices
+    return _squeeze(ctx, values, axis), _squeeze(ctx, indices, axis)
+
+
+def _iota(ctx: ConversionContext, x: Any, axis: int) -> Any:
+    """0, 1, ..., N-1 along ``axis`` of ``x`` as int64, shaped (1, ..., N, ..., 1)."""
+    shape = ctx.shape(x)
+    n = shape[axis]
+    view = [1] * len(shape)
+    if n >= 0:
+        view[axis] = n
+        return ctx.constant(torch.arange(n).reshape(view), torch.int64)
+    # Dynamic N: LINSPACE fill, out[i] = alpha + sum_k beta[k] * i_k, with beta = e_axis.
+    view[axis] = ctx.dim(x, axis)
+    trt = ctx.trt
+    layer = ctx.net.add_fill((0,) * len(shape), trt.FillOperation.LINSPACE, trt.int64)
+    layer.set_input(0, ctx.shape_tensor(view))
+    layer.set_input(1, ctx.constant(torch.tensor(0), torch.int64))
+    beta = torch.zeros(len(shape), dtype=torch.int64)
+    beta[axis] = 1
+    layer.set_input(2, ctx.constant(beta, torch.int64))
+    return layer.get_output(0)
+
+
+def _squeeze(ctx: ConversionContext, t: Any, axis: int) -> Any:
+    """``t`` without its size-1 dim ``axis`` (an ISqueezeLayer: no static shape needed)."""
+    return ctx.net.add_squeeze(t, ctx.axes_tensor([axis])).get_output(0)
 
 
 def _numel(shape: Sequence[int]) -> int:
@@ -139,10 +165,10 @@ def _make_arg(op: str) -> Any:
     return convert
 
 
-converter(aten.max.dim)(_make_values_indices("MAX"))
-converter(aten.min.dim)(_make_values_indices("MIN"))
-converter(aten.argmax.default)(_make_arg("MAX"))
-converter(aten.argmin.default)(_make_arg("MIN"))
+converter(aten.max.dim, dynamic=True)(_make_values_indices("MAX"))
+converter(aten.min.dim, dynamic=True)(_make_values_indices("MIN"))
+converter(aten.argmax.default, dynamic=True)(_make_arg("MAX"))
+converter(aten.argmin.default, dynamic=True)(_make_arg("MIN"))
 
 
 # --- variance -------------------------------------------------------------------------------------
@@ -152,16 +178,20 @@ def _var_check(node: fx.Node) -> str | None:
     x = meta_val(node.all_input_nodes[0])
     if not x.is_floating_point():
         return f"var of {x.dtype} input"
-    dims = reduce_dims(arg_val(node, "dim"), x.dim())
-    n = _numel([x.shape[d] for d in dims])
     correction = arg_val(node, "correction")
     c = 1 if correction is None else correction
-    if not isinstance(c, int | float) or n - c <= 0:
+    if not isinstance(c, int | float):
+        return f"correction={correction!r} is not a number"
+    sizes = [x.shape[d] for d in reduce_dims(arg_val(node, "dim"), x.dim())]
+    if not all(isinstance(s, int) for s in sizes):
+        return None  # a dynamic count: N - c is clamped at 0 at run time, as in torch
+    n = _numel(sizes)
+    if n - c <= 0:
         return f"correction={correction!r} leaves {n} - {c} <= 0 degrees of freedom"
     return None
 
 
-@converter(aten.var.correction, check=_var_check)
+@converter(aten.var.correction, check=_var_check, dynamic=True)
 def convert_var(
     ctx: ConversionContext,
     self: Any,
@@ -181,7 +211,19 @@ def convert_var(
     dims = reduce_dims(dim, len(ctx.shape(x)))
     dev = ctx.elementwise(x, reduce(ctx, x, "AVG", dims, True), "SUB")
     sq = reduce(ctx, ctx.elementwise(dev, dev, "PROD"), "SUM", dims, keepdim)
-    n = _numel([ctx.shape(x)[d] for d in dims])
     c = 1 if correction is None else correction
-    y = ctx.elementwise(sq, ctx.itensor(float(n - c), work, len(ctx.shape(sq))), "DIV")
+    y = ctx.elementwise(sq, _dof(ctx, x, dims, float(c), work), "DIV")
     return ctx.cast(y, out)
+
+
+def _dof(ctx: ConversionContext, x: Any, dims: Sequence[int], c: float, dtype: torch.dtype) -> Any:
+    """max(N - c, 0) as a rank-0 ``dtype`` tensor, N the number of reduced elements."""
+    sizes = [ctx.shape(x)[d] for d in dims]
+    if all(s >= 0 for s in sizes):  # static: the check vetted N - c > 0
+        return ctx.itensor(float(_numel(sizes) - c), dtype, 0)
+    n = ctx.sym(1)
+    for d in dims:
+        n = ctx.elementwise(n, ctx.dim(x, d), "PROD")
+    diff = ctx.elementwise(ctx.cast(n, dtype), ctx.itensor(c, dtype, 1), "SUB")
+    free = ctx.elementwise(diff, ctx.itensor(0.0, dtype, 1), "MAX")
+    return ctx.reshape(free, ())

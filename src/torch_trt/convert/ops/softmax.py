@@ -3,7 +3,8 @@
 ISoftMaxLayer's default axis is ``max(0, rank - 3)`` (dim 0 of a (B, N) input), so the axis bit
 is always set from ``dim``. The layer needs rank >= 2: lower ranks are viewed as (1, N) first.
 log_softmax is ``x - max - log(sum(exp(x - max)))`` rather than ``log(softmax(x))``, which would
-underflow to -inf where torch stays finite.
+underflow to -inf where torch stays finite. Any dim may be dynamic: the axis is static and the
+only reshapes are (N,) <-> (1, N).
 """
 
 from __future__ import annotations
@@ -50,12 +51,12 @@ def _softmax(ctx: ConversionContext, self: Any, dim: int, log: bool) -> Any:
         layer = ctx.net.add_softmax(x)
         layer.axes = 1 << axis
         y = layer.get_output(0)
-    if len(ctx.shape(y)) != out.dim():
-        y = ctx.reshape(y, tuple(out.shape))
+    if len(ctx.shape(y)) != out.dim():  # back from (1, N) to (N,) or ()
+        y = ctx.reshape(y, [d if isinstance(d, int) else -1 for d in out.shape])
     return y
 
 
-@converter(aten.softmax.int, check=float_output)
+@converter(aten.softmax.int, check=float_output, dynamic=True)
 def convert_softmax(
     ctx: ConversionContext, self: Any, dim: int, dtype: torch.dtype | None = None
 ) -> Any:
@@ -63,13 +64,13 @@ def convert_softmax(
     return _softmax(ctx, self, dim, log=False)
 
 
-@converter(aten._softmax.default, check=float_output)
+@converter(aten._softmax.default, check=float_output, dynamic=True)
 def convert__softmax(ctx: ConversionContext, self: Any, dim: int, half_to_float: bool) -> Any:
     """``softmax(self, dim)``; ``half_to_float`` gives an fp32 result from fp16 input."""
     return _softmax(ctx, self, dim, log=False)
 
 
-@converter(aten.log_softmax.int, check=float_output)
+@converter(aten.log_softmax.int, check=float_output, dynamic=True)
 def convert_log_softmax(
     ctx: ConversionContext, self: Any, dim: int, dtype: torch.dtype | None = None
 ) -> Any:
@@ -77,7 +78,7 @@ def convert_log_softmax(
     return _softmax(ctx, self, dim, log=True)
 
 
-@converter(aten._log_softmax.default, check=float_output)
+@converter(aten._log_softmax.default, check=float_output, dynamic=True)
 def convert__log_softmax(ctx: ConversionContext, self: Any, dim: int, half_to_float: bool) -> Any:
     """``log_softmax(self, dim)``; ``half_to_float`` gives an fp32 result from fp16 input."""
     return _softmax(ctx, self, dim, log=True)

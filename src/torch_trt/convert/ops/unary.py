@@ -4,7 +4,8 @@ floor, ceil, round, trunc).
 A table maps each ATen overload to a TensorRT ``UnaryOperation``. TensorRT's unary layer takes
 integers only for ABS, NEG and SIGN; the other ops are float-only, so integer inputs of ops whose
 torch result is a float (``exp(int)``) are cast to that float first, and rounding ops on integers
-(``floor(int)``) are the identity, as in torch.
+(``floor(int)``) are the identity, as in torch. All are shape-agnostic, so they take dynamic
+shapes.
 """
 
 from __future__ import annotations
@@ -69,21 +70,21 @@ def _make_unary(op: str) -> Callable[..., Any]:
 
 
 for _target, _op in _INT_OPS.items():
-    converter(_target, check=_int_ok_check)(_make_unary(_op))
+    converter(_target, check=_int_ok_check, dynamic=True)(_make_unary(_op))
 for _target, _op in _FLOAT_OPS.items():
-    converter(_target, check=_float_check)(_make_unary(_op))
+    converter(_target, check=_float_check, dynamic=True)(_make_unary(_op))
 for _target, _op in _ROUND_OPS.items():
-    converter(_target, check=_rounding_check)(_make_unary(_op))
+    converter(_target, check=_rounding_check, dynamic=True)(_make_unary(_op))
 
 
-@converter(aten.rsqrt.default, check=_float_check)
+@converter(aten.rsqrt.default, check=_float_check, dynamic=True)
 def convert_rsqrt(ctx: ConversionContext, self: Any) -> Any:
     """``1 / sqrt(x)``: TensorRT has no RSQRT."""
     x = ctx.cast(ctx.itensor(self), ctx.out.dtype)
     return ctx.unary(ctx.unary(x, "SQRT"), "RECIP")
 
 
-@converter(aten.trunc.default, check=_rounding_check)
+@converter(aten.trunc.default, check=_rounding_check, dynamic=True)
 def convert_trunc(ctx: ConversionContext, self: Any) -> Any:
     """Round toward zero: ``sign(x) * floor(|x|)`` (TensorRT has no TRUNC)."""
     x = ctx.itensor(self)
@@ -92,7 +93,7 @@ def convert_trunc(ctx: ConversionContext, self: Any) -> Any:
     return trunc(ctx, x)
 
 
-@converter(aten.round.decimals, check=_float_check)
+@converter(aten.round.decimals, check=_float_check, dynamic=True)
 def convert_round_decimals(ctx: ConversionContext, self: Any, *, decimals: int = 0) -> Any:
     """``round(x * 10**d) / 10**d``, the formula torch uses (half to even)."""
     x = ctx.itensor(self)
