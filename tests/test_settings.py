@@ -74,7 +74,7 @@ def test_input_static_shape() -> None:
     ("kwargs", "error", "message"),
     [
         ({"shape": (2, -1)}, ValueError, "non-negative ints"),
-        ({"shape": (2,), "dtype": torch.float64}, TypeError, "TensorRT has no float64"),
+        ({"shape": (2,), "dtype": "float32"}, TypeError, "must be a torch.dtype, got 'float32'"),
         ({}, TypeError, "Input needs a shape"),
         ({"min_shape": (1,), "max_shape": (3,)}, TypeError, "all of min_shape, opt_shape"),
         ({"shape": (2,), "min_shape": (1,)}, TypeError, "either shape or min_shape"),

@@ -22,16 +22,6 @@ from collections.abc import Sequence
 
 import torch
 
-_DTYPES = (
-    torch.float32,
-    torch.float16,
-    torch.bfloat16,
-    torch.int64,
-    torch.int32,
-    torch.int8,
-    torch.bool,
-)
-
 
 def _dims(name: str, shape: Sequence[int]) -> tuple[int, ...]:
     dims = tuple(shape)
@@ -45,7 +35,8 @@ class Input:
 
     Args:
         shape: static shape (give either this or all of min/opt/max).
-        dtype: element type; TensorRT has no float64.
+        dtype: element type. Any torch dtype is accepted; nodes on dtypes TensorRT lacks
+            (float64, complex, uint8 for most layers) run in PyTorch with that reason.
         name: name used in error messages; defaults to the forward() argument name.
         min_shape, opt_shape, max_shape: the range of a dynamic input, equal ranks, with
             ``min <= opt <= max`` in every dimension.
@@ -79,13 +70,8 @@ class Input:
             self.opt_shape = _dims("opt_shape", opt_shape)
             self.max_shape = _dims("max_shape", max_shape)
             self._check_range()
-        if dtype not in _DTYPES:
-            hint = (
-                " (TensorRT has no float64; cast the model to float32)"
-                if dtype in (torch.float64,)
-                else ""
-            )
-            raise TypeError(f"Input dtype {dtype} is not supported{hint}; use one of {_DTYPES}")
+        if not isinstance(dtype, torch.dtype):
+            raise TypeError(f"Input dtype must be a torch.dtype, got {dtype!r}")
         self.dtype = dtype
         self.name = name
         self.dim_names = self._check_names(dim_names)

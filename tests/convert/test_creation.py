@@ -17,12 +17,14 @@ from torch import fx
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.fx.passes.fake_tensor_prop import FakeTensorProp
 
+import torch_trt
 from torch_trt.build import build_engine
 from torch_trt.convert.interpreter import convert_module
 from torch_trt.convert.registry import Reason, support
+from torch_trt.inputs import Input
 from torch_trt.runtime.reference import read_network
-from torch_trt.settings import CompileSettings
-from torch_trt.testing import assert_close, check_conversion
+from torch_trt.settings import CompileSettings, op_name
+from torch_trt.testing import assert_close, check_conversion, check_dynamic_conversion
 
 aten = torch.ops.aten
 X = "X"  # stands for the graph input in hand-built argument lists
@@ -186,3 +188,84 @@ def test_creation_node_refused(
     assert not verdict.supported
     assert verdict.reason is Reason.UNSUPPORTED_ARGUMENTS
     assert words in verdict.detail
+
+
+# -- dynamic shapes -----------------------------------------------------------------------------
+class Fn1(Fn):
+    """One named input (``forward(*args)`` would hide the dynamic dims from capture)."""
+
+    def forward(self, x: Any) -> Any:
+        return self.fn(x)
+
+
+SEQ = Input(min_shape=(1, 2), opt_shape=(3, 5), max_shape=(4, 9))  # (b, s)
+SEQ_I64 = Input(min_shape=(1, 2), opt_shape=(3, 5), max_shape=(4, 9), dtype=torch.int64)
+
+# (id, function of one (b, s) input, its spec, ops that must land in the engine)
+DYNAMIC_CASES: list[tuple[str, Callable[..., Any], Input, Sequence[Any]]] = [
+    (
+        "arange_symbolic_end",
+        lambda x: torch.arange(x.shape[1]) + x,
+        SEQ_I64,
+        [aten.arange.start_step],
+    ),
+    (
+        "arange_start_step",
+        lambda x: torch.arange(1, x.shape[1] + 3, 2)[None, :].expand(x.shape[0], -1) * 1,
+        SEQ_I64,
+        [aten.arange.start_step],
+    ),
+    (
+        "arange_negative_step",
+        lambda x: torch.arange(x.shape[1], -2, -3) * 1,
+        SEQ_I64,
+        [aten.arange.start_step],
+    ),
+    ("arange_float", lambda x: torch.arange(x.shape[1], dtype=torch.float32) * x, SEQ, []),
+    ("arange_int32", lambda x: torch.arange(x.shape[0], dtype=torch.int32) + 1, SEQ, []),
+    ("arange_fp16", lambda x: torch.arange(x.shape[1], dtype=torch.float16) * 1, SEQ, []),
+    ("full_symbolic", lambda x: torch.full((x.shape[0], 3), 2.5) * 1, SEQ, [aten.full.default]),
+    ("full_zeros_two_symbols", lambda x: torch.zeros(x.shape[1], x.shape[0]) + x.t(), SEQ, []),
+    ("full_ones_int64", lambda x: torch.ones(x.shape, dtype=torch.int64) + x, SEQ_I64, []),
+    ("full_like_dynamic", lambda x: torch.full_like(x, 7), SEQ, [aten.full_like.default]),
+    ("zeros_like_dynamic", lambda x: torch.zeros_like(x) + x, SEQ, [aten.full_like.default]),
+    ("ones_like_bool", lambda x: torch.ones_like(x, dtype=torch.bool), SEQ, []),
+    ("new_zeros_dynamic", lambda x: x.new_zeros(x.shape[0], 2) * 1, SEQ, []),
+]
+
+
+@pytest.mark.parametrize(
+    "fn,spec,ops", [c[1:] for c in DYNAMIC_CASES], ids=[c[0] for c in DYNAMIC_CASES]
+)
+def test_creation_dynamic(fn: Callable[..., Any], spec: Input, ops: Sequence[Any]) -> None:
+    """Sizes that are symbols create tensors in the engine that match eager at min/opt/max."""
+    check_dynamic_conversion(Fn1(fn), [spec], ops=ops)
+
+
+# (id, function of one (b, s) input, the op that must stay in PyTorch, words in the reason)
+DYNAMIC_FALLBACKS: list[tuple[str, Callable[..., Any], Any, str]] = [
+    (
+        "arange_symbolic_float_step",
+        lambda x: torch.arange(0, x.shape[1], 0.5) + 1,
+        aten.arange.start_step,
+        "arange with a symbolic bound needs a nonzero integer step, got 0.5",
+    ),
+    (
+        "full_symbolic_fill_value",
+        lambda x: torch.full((2,), x.shape[0]) + 1,
+        aten.full.default,
+        "argument 'fill_value' is computed in the graph",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "fn,op,words", [c[1:] for c in DYNAMIC_FALLBACKS], ids=[c[0] for c in DYNAMIC_FALLBACKS]
+)
+def test_creation_dynamic_falls_back(fn: Callable[..., Any], op: Any, words: str) -> None:
+    """Symbolic arguments the converters cannot honour stay in PyTorch with the reason."""
+    compiled = torch_trt.dynamo.compile(Fn1(fn), [SEQ], runtime="reference", min_block_size=1)
+    hits = [p for p in torch_trt.report(compiled).fallbacks if p.op == op_name(op)]
+    assert hits, f"{op_name(op)} did not fall back: {torch_trt.report(compiled).fallbacks}"
+    assert hits[0].reason is Reason.UNSUPPORTED_ARGUMENTS
+    assert words in hits[0].detail

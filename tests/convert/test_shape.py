@@ -15,9 +15,10 @@ import torch_trt
 from torch_trt.build import build_engine
 from torch_trt.convert.interpreter import convert_module
 from torch_trt.convert.registry import Reason, support
+from torch_trt.inputs import Input
 from torch_trt.runtime.reference import read_network
 from torch_trt.settings import CompileSettings, op_name
-from torch_trt.testing import assert_close, check_conversion
+from torch_trt.testing import assert_close, check_conversion, check_dynamic_conversion
 
 aten = torch.ops.aten
 
@@ -140,7 +141,14 @@ FALLBACKS: list[tuple[str, Callable[..., Any], list[torch.Tensor], Any, str]] = 
         lambda x: x.view(*([1] * 9)) + 1,
         [r(1)],
         aten.view.default,
-        "exceeds TensorRT's limit of 8 dims",
+        "TensorRT tensors have at most 8 dims",
+    ),
+    (
+        "unsqueeze_data_dependent",
+        lambda x, m: x[m].unsqueeze(1),
+        [r(2, 3), torch.tensor([True, False])],
+        aten.unsqueeze.default,
+        "has data-dependent sizes (u",
     ),
     (
         "to_copy_device",
@@ -212,3 +220,143 @@ def test_shape_node_converts(op: Any, args: Sequence[Any], x: torch.Tensor) -> N
 def test_to_copy_same_device_converts() -> None:
     """``x.to(device=x.device)`` is no device change: it converts."""
     check_conversion(Fn(lambda x: x.to(device="cpu", dtype=torch.int32)), [r(2, 3)])
+
+
+# -- dynamic shapes -----------------------------------------------------------------------------
+def rng(lo: Sequence[int], opt: Sequence[int], hi: Sequence[int], **kw: Any) -> Input:
+    """A ranged input (``dim_names`` ties dims of several inputs to one symbol)."""
+    return Input(min_shape=lo, opt_shape=opt, max_shape=hi, **kw)
+
+
+B = {"dim_names": ("b", None)}  # dim 0 of 2-D inputs is one shared batch symbol
+BATCH3 = rng((1, 3, 4), (3, 3, 4), (6, 3, 4))  # (b, 3, 4)
+SEQ = rng((1, 2, 8), (2, 5, 8), (4, 9, 8))  # (b, s, 8)
+
+
+class Fn1(Fn):
+    """One named input (``forward(*args)`` would hide the dynamic dims from capture)."""
+
+    def forward(self, x: Any) -> Any:
+        return self.fn(x)
+
+
+class Fn2(Fn):
+    """Two named inputs."""
+
+    def forward(self, x: Any, y: Any) -> Any:
+        return self.fn(x, y)
+
+
+def dyn_module(fn: Any, n_inputs: int) -> torch.nn.Module:
+    """``fn`` as a module whose forward() names its inputs."""
+    if isinstance(fn, torch.nn.Module):
+        return fn
+    return Fn1(fn) if n_inputs == 1 else Fn2(fn)
+
+
+class PosSlice(torch.nn.Module):
+    """BERT's ``position_ids[:, :seq_len]``: a buffer sliced up to a symbolic end."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pos: torch.Tensor
+        self.register_buffer("pos", torch.arange(12).reshape(1, 12))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pos[:, : x.shape[1]] + x
+
+
+# (id, function or module, ranged inputs, ops that must land in the engine)
+DYNAMIC_CASES: list[tuple[str, Any, list[Input], Sequence[Any]]] = [
+    ("view_batch", lambda x: x.view(x.shape[0], 12), [BATCH3], [aten.view.default]),
+    ("view_heads", lambda x: x.view(x.shape[0], x.shape[1], -1, 4), [SEQ], [aten.view.default]),
+    ("view_merge_dynamic", lambda x: x.reshape(-1, 8) * 2, [SEQ], [aten.view.default]),
+    ("view_flatten_all", lambda x: x.flatten() + 1, [BATCH3], [aten.view.default]),
+    ("view_flatten_two_dynamic", lambda x: x.flatten(0, 1), [SEQ], [aten.view.default]),
+    ("unsqueeze_dynamic", lambda x: x.unsqueeze(1), [SEQ], [aten.unsqueeze.default]),
+    ("squeeze_dynamic", lambda x: x[:, :1].squeeze(1), [SEQ], [aten.squeeze.dims]),
+    ("permute_dynamic", lambda x: x.permute(2, 0, 1), [SEQ], [aten.permute.default]),
+    ("permute_transpose_dynamic", lambda x: x.transpose(1, 2), [SEQ], [aten.permute.default]),
+    ("expand_dynamic_keep", lambda x: x[:, :1].expand(-1, 5, -1), [SEQ], [aten.expand.default]),
+    (
+        "expand_symbolic_size",
+        lambda x, y: y.expand(x.shape[0], x.shape[1]),
+        [rng((1, 2), (3, 4), (5, 7)), rng((1, 2), (1, 4), (1, 7), dim_names=(None, "s"))],
+        [aten.expand.default],
+    ),
+    (
+        "expand_mask_like",
+        lambda m: m[:, None, None, :].expand(m.shape[0], -1, m.shape[1], m.shape[1]),
+        [rng((1, 2), (3, 4), (5, 7), dtype=torch.bool)],
+        [aten.expand.default],
+    ),
+    ("slice_symbolic_end_buffer", PosSlice(), [rng((2, 2), (2, 6), (2, 12))], [aten.slice.Tensor]),
+    ("slice_sentinel_dynamic", lambda x: x[:, 1:], [SEQ], [aten.slice.Tensor]),
+    ("slice_negative_dynamic", lambda x: x[:, -3:-1], [rng((1, 3), (2, 6), (3, 9))], []),
+    ("slice_step_dynamic", lambda x: x[:, 1::2], [SEQ], [aten.slice.Tensor]),
+    ("slice_sym_bounds", lambda x: x[:, x.shape[1] // 2 : x.shape[1] - 1], [SEQ], []),
+    ("slice_static_dim", lambda x: x[:, :, 2:6], [SEQ], [aten.slice.Tensor]),
+    ("select_dynamic_dim", lambda x: x[:, 0], [SEQ], [aten.select.int]),
+    ("select_negative_dynamic", lambda x: x[:, -1], [SEQ], [aten.select.int]),
+    ("select_static_dim", lambda x: x[:, :, -2], [SEQ], [aten.select.int]),
+    (
+        "cat_dynamic",
+        lambda x, y: torch.cat([x, y], 1),
+        [rng((1, 3), (2, 3), (4, 3), **B), rng((1, 2), (2, 2), (4, 2), **B)],
+        [aten.cat.default],
+    ),
+    (
+        "cat_dynamic_axis",
+        lambda x, y: torch.cat([x, y], 0),
+        [rng((1, 3), (2, 3), (4, 3)), rng((1, 3), (3, 3), (5, 3))],
+        [aten.cat.default],
+    ),
+    ("clone_dynamic", lambda x: x.permute(1, 0, 2).contiguous(), [SEQ], [aten.clone.default]),
+    ("to_copy_dynamic", lambda x: (x * 10).to(torch.int32), [SEQ], [aten._to_copy.default]),
+    ("to_copy_dynamic_bool", lambda x: x.bool(), [SEQ], [aten._to_copy.default]),
+    ("split_dynamic_batch", lambda x: x.split(3, 2), [SEQ], [aten.split_with_sizes.default]),
+    ("split_chunk_dynamic", lambda x: x.chunk(2, -1), [SEQ], []),
+    ("split_unbind_dynamic", lambda x: x.unbind(2), [rng((1, 2, 3), (2, 5, 3), (4, 9, 3))], []),
+]
+
+
+@pytest.mark.parametrize(
+    "fn,specs,ops", [c[1:] for c in DYNAMIC_CASES], ids=[c[0] for c in DYNAMIC_CASES]
+)
+def test_shape_dynamic(fn: Any, specs: list[Input], ops: Sequence[Any]) -> None:
+    """With symbolic dims the op lands in one engine and matches eager at min/opt/max shapes."""
+    check_dynamic_conversion(dyn_module(fn, len(specs)), specs, ops=ops)
+
+
+# (id, function, ranged inputs, the op that must stay in PyTorch, words in the reason)
+DYNAMIC_FALLBACKS: list[tuple[str, Callable[..., Any], list[Input], Any, str]] = [
+    (
+        "split_dynamic_dim",
+        lambda x: [t * 2 for t in x.split([2, x.shape[0] - 2], 0)],
+        [rng((3, 2), (5, 2), (8, 2))],
+        aten.split_with_sizes.default,
+        "split dim 0 is dynamic",
+    ),
+    (
+        "repeat_dynamic",
+        lambda x: x.repeat(2, 1) + 1,
+        [rng((1, 2), (3, 2), (5, 2))],
+        aten.repeat.default,
+        "converter takes static shapes only",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "fn,specs,op,words", [c[1:] for c in DYNAMIC_FALLBACKS], ids=[c[0] for c in DYNAMIC_FALLBACKS]
+)
+def test_shape_dynamic_falls_back(
+    fn: Callable[..., Any], specs: list[Input], op: Any, words: str
+) -> None:
+    """Dynamic cases the converters cannot do stay in PyTorch with the reason."""
+    module = dyn_module(fn, len(specs))
+    compiled = torch_trt.dynamo.compile(module, specs, runtime="reference", min_block_size=1)
+    hits = [p for p in torch_trt.report(compiled).fallbacks if p.op == op_name(op)]
+    assert hits, f"{op_name(op)} did not fall back"
+    assert hits[0].reason is Reason.UNSUPPORTED_ARGUMENTS
+    assert words in hits[0].detail

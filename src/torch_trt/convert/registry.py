@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 from torch import fx
+from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols
 
 from torch_trt.settings import CompileSettings, op_name
 
@@ -35,6 +36,7 @@ ConverterFn = Callable[..., Any]
 
 # dtypes TensorRT can hold in a network tensor. float64 and complex types have no TensorRT
 # equivalent; uint8 is refused by almost every compute layer.
+MAX_RANK = 8
 TRT_DTYPES = frozenset(
     {torch.float32, torch.float16, torch.bfloat16, torch.int8, torch.int32, torch.int64, torch.bool}
 )
@@ -172,12 +174,19 @@ def support(node: fx.Node, settings: CompileSettings) -> Support:
 
 
 def check_tensors(node: fx.Node, allow_dynamic: bool = False) -> str | None:
-    """Generic check: every tensor in or out has a TensorRT dtype; shapes are static unless the
-    converter takes dynamic shapes."""
+    """Generic check: every tensor in or out has a TensorRT dtype and at most 8 dims, no
+    data-dependent size (no profile can declare one), and a static shape unless the converter
+    takes dynamic shapes."""
     for where, value in _tensor_values(node):
         if value.dtype not in TRT_DTYPES:
             extra = " (TensorRT has no float64)" if value.dtype == torch.float64 else ""
             return f"{where} has dtype {value.dtype}{extra}"
+        if value.dim() > MAX_RANK:
+            return f"{where} has rank {value.dim()}; TensorRT tensors have at most {MAX_RANK} dims"
+        unbacked = free_unbacked_symbols(value)
+        if unbacked:
+            names = ", ".join(sorted(map(str, unbacked)))
+            return f"{where} shape {tuple(value.shape)} has data-dependent sizes ({names})"
         if not allow_dynamic and any(not isinstance(d, int) for d in value.shape):
             return (
                 f"{where} has a dynamic shape {tuple(value.shape)} and the "

@@ -1,11 +1,12 @@
 """Converters: tensor creation (arange, full, zeros, ones, *_like, new_*, empty, scalar_tensor).
 
-Shapes are static, so every created tensor is known at conversion time except for the shape
-of a ``*_like`` argument, which the node's recorded output gives anyway. Filled tensors are a
-(1, ..., 1) constant broadcast by a stride-0 slice, so a large ``zeros_like`` costs no weights.
-``arange`` is stored as a constant computed by torch itself (exact for every dtype), which is
-the honest implementation when all its arguments are Python numbers; arguments computed in
-the graph are refused. ``empty*`` tensors hold zeros, a valid value for uninitialized memory.
+Filled tensors are a (1, ..., 1) constant broadcast by a stride-0 slice, so a large
+``zeros_like`` costs no weights; with dynamic shapes the slice takes its size from a shape
+tensor (the ``size`` argument's size tensors, or the ``*_like`` template's dims). ``arange`` with
+Python-number arguments is stored as a constant computed by torch itself (exact for every
+dtype); with a symbolic ``end`` it is an IFillLayer LINSPACE whose length is computed at run
+time. Other arguments computed in the graph (fill values, arange start/step) are refused.
+``empty*`` tensors hold zeros, a valid value for uninitialized memory.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from typing import Any
 import torch
 from torch import fx
 
-from torch_trt.convert.context import ConversionContext
-from torch_trt.convert.ops.shape import expand_to, layout_problem
+from torch_trt.convert.context import ConversionContext, trt_dtype
+from torch_trt.convert.ops.shape import expand_to, is_static, layout_problem, size_of
 from torch_trt.convert.registry import converter, node_args
 
 aten = torch.ops.aten
@@ -25,23 +26,38 @@ aten = torch.ops.aten
 _TEMPLATE = "self"
 
 
-def _static_args(node: fx.Node) -> str | None:
-    """Refuse scalars or sizes computed in the graph: the converter needs Python numbers."""
+def _static_args(node: fx.Node, symbolic: tuple[str, ...] = ("size",)) -> str | None:
+    """Refuse scalars computed in the graph: the converter needs Python numbers. Arguments
+    named in ``symbolic`` may hold sizes (``SymInt``s) computed in the graph."""
     for name, value in node_args(node).items():
         if name == _TEMPLATE:
             continue
         items = value if isinstance(value, list | tuple) else [value]
-        if any(isinstance(v, fx.Node) for v in items):
-            return f"argument {name!r} is computed in the graph; only constants are supported"
+        for v in items:
+            if not isinstance(v, fx.Node):
+                continue
+            if name not in symbolic or not isinstance(v.meta.get("val"), torch.SymInt):
+                return f"argument {name!r} is computed in the graph; only constants are supported"
     return layout_problem(node)
 
 
-def _filled(ctx: ConversionContext, value: bool | int | float) -> Any:
-    """The node's output (shape and dtype from its metadata) filled with ``value``."""
+def _filled(ctx: ConversionContext, value: bool | int | float, args: dict[str, Any]) -> Any:
+    """The node's output (shape and dtype from its metadata) filled with ``value``.
+
+    A symbolic shape comes from the ``size`` argument (ints and size tensors) or, for
+    ``*_like``, from the template tensor's dims.
+    """
     out = ctx.out
+    shape: list[Any] = list(out.shape)
+    if not is_static(shape):
+        size = args.get("size")
+        if isinstance(size, list | tuple):
+            shape = list(size)
+        else:
+            shape = [size_of(ctx, args[_TEMPLATE], i) for i in range(out.dim())]
     # torch.full converts the Python scalar to the dtype exactly as eager creation does.
     one = ctx.constant(torch.full((1,) * out.dim(), value, dtype=out.dtype), out.dtype)
-    return expand_to(ctx, one, tuple(out.shape))
+    return expand_to(ctx, one, shape)
 
 
 # op -> the fill value, or the name of the argument holding it
@@ -67,17 +83,40 @@ def _make_fill(fill: float | str) -> Any:
     def convert(ctx: ConversionContext, **args: Any) -> Any:
         # Every argument but the fill value is already in the recorded output (shape, dtype);
         # layout and device were vetted by the check, memory_format affects strides only.
-        return _filled(ctx, args[fill] if isinstance(fill, str) else fill)
+        return _filled(ctx, args[fill] if isinstance(fill, str) else fill, args)
 
     convert.__doc__ = f"A tensor of the recorded shape and dtype filled with {fill!r}."
     return convert
 
 
 for _target, _fill in _FILL.items():
-    converter(_target, check=_static_args)(_make_fill(_fill))
+    converter(_target, check=_static_args, dynamic=True)(_make_fill(_fill))
 
 
-@converter(aten.arange.default, aten.arange.start, aten.arange.start_step, check=_static_args)
+# LINSPACE outputs these types; others are cast from int64 or float32.
+_LINSPACE_DTYPES = (torch.int32, torch.int64, torch.float32)
+
+
+def _arange_check(node: fx.Node) -> str | None:
+    problem = _static_args(node, symbolic=("start", "end"))
+    args = node_args(node)
+    symbolic = any(isinstance(args.get(k), fx.Node) for k in ("start", "end"))
+    if problem is None and symbolic:
+        if not all(isinstance(args.get(k, 0), int | fx.Node) for k in ("start", "end")):
+            return "arange with a symbolic bound needs integer start and end"
+        step = args.get("step", 1)
+        if not isinstance(step, int) or step == 0:
+            return f"arange with a symbolic bound needs a nonzero integer step, got {step!r}"
+    return problem
+
+
+@converter(
+    aten.arange.default,
+    aten.arange.start,
+    aten.arange.start_step,
+    check=_arange_check,
+    dynamic=True,
+)
 def convert_arange(
     ctx: ConversionContext,
     end: float,
@@ -89,9 +128,27 @@ def convert_arange(
     device: Any = None,
     pin_memory: bool | None = None,
 ) -> Any:
-    """``torch.arange(start, end, step)`` as a constant of the recorded dtype."""
-    values = torch.arange(start, end, step, dtype=ctx.out.dtype)
-    return ctx.constant(values, ctx.out.dtype)
+    """``torch.arange(start, end, step)``: a constant of the recorded dtype, or a LINSPACE fill
+    of length ceil((end - start) / step) when a bound is a size tensor."""
+    dtype = ctx.out.dtype
+    if isinstance(start, int | float) and isinstance(end, int | float):
+        return ctx.constant(torch.arange(start, end, step, dtype=dtype), dtype)
+    assert isinstance(step, int)  # the check refuses the rest
+    # ceil(a / b) = -floor(-a / b) holds for both signs of the step; then clamp at 0.
+    neg = ctx.elementwise(ctx.sym(start), ctx.sym(end), "SUB")
+    floor = ctx.elementwise(neg, ctx.sym(step), "FLOOR_DIV")
+    length = ctx.elementwise(ctx.elementwise(ctx.sym(0), floor, "SUB"), ctx.sym(0), "MAX")
+    fill_dtype = dtype if dtype in _LINSPACE_DTYPES else torch.float32
+    if not dtype.is_floating_point and dtype not in _LINSPACE_DTYPES:
+        fill_dtype = torch.int64
+    layer = ctx.net.add_fill((0,), ctx.trt.FillOperation.LINSPACE, trt_dtype(fill_dtype))
+    layer.set_input(0, length)
+    if isinstance(start, int):
+        layer.alpha, layer.beta = float(start), float(step)
+    else:  # a symbolic start: alpha is input 1 (0-D), which needs beta as input 2 ([rank])
+        layer.set_input(1, ctx.cast(ctx.reshape(ctx.sym(start), ()), fill_dtype))
+        layer.set_input(2, ctx.constant(torch.tensor([step]), fill_dtype))
+    return ctx.cast(layer.get_output(0), dtype)
 
 
 @converter(aten.lift_fresh_copy.default)

@@ -2,12 +2,13 @@
 
 All of them map onto TensorRT's IGatherLayer: DEFAULT mode (ONNX Gather) for lookups along one
 dim, ELEMENT mode (ONNX GatherElements) for ``torch.gather``. TensorRT needs indices in
-[0, d); ``x[idx]`` accepts negative ones, so those are wrapped by adding d.
+[0, d); ``x[idx]`` accepts negative ones, so those are wrapped by adding d. IGatherLayer derives
+its output shape from the data and index shapes, so dynamic shapes need no extra work except
+where sizes enter index arithmetic (advanced indexing), which then uses size tensors.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,7 +16,7 @@ import torch
 from torch import fx
 
 from torch_trt.convert.context import ConversionContext, normalize_dim
-from torch_trt.convert.ops.shape import rank_problem
+from torch_trt.convert.ops.shape import size_of
 from torch_trt.convert.registry import arg_val, converter
 
 aten = torch.ops.aten
@@ -38,17 +39,20 @@ def _data_rank_problem(node: fx.Node, name: str = "self") -> str | None:
     data = arg_val(node, name)
     if isinstance(data, torch.Tensor) and data.dim() == 0:
         return f"{name} is 0-D; TensorRT gathers need rank >= 1"
-    return rank_problem(node)
+    return None
 
 
-def _wrap_negative(ctx: ConversionContext, idx: Any, size: int) -> Any:
-    """Indices in [-size, size) mapped to [0, size), as torch does for ``x[idx]``."""
-    if isinstance(idx, torch.Tensor):  # a constant: wrap it now
+def _wrap_negative(ctx: ConversionContext, idx: Any, size: Any) -> Any:
+    """Indices in [-size, size) mapped to [0, size), as torch does for ``x[idx]``; ``size`` is
+    an int or a size tensor."""
+    if isinstance(idx, torch.Tensor) and isinstance(size, int):  # a constant: wrap it now
         return ctx.constant(torch.where(idx < 0, idx + size, idx), idx.dtype)
+    idx = ctx.itensor(idx)
     dtype = ctx.dtype(idx)
     rank = len(ctx.shape(idx))
     negative = ctx.elementwise(idx, ctx.itensor(0, dtype, rank), "LESS")
-    shifted = ctx.elementwise(idx, ctx.itensor(size, dtype, rank), "SUM")
+    bound = ctx.itensor(size, dtype, rank) if isinstance(size, int) else ctx.cast(size, dtype)
+    shifted = ctx.elementwise(idx, bound, "SUM")
     cond, a, b = ctx.broadcast(negative, shifted, idx)
     return ctx.net.add_select(cond, a, b).get_output(0)
 
@@ -58,10 +62,10 @@ def _embedding_check(node: fx.Node) -> str | None:
     weight = arg_val(node, "weight")
     if isinstance(weight, torch.Tensor) and weight.dim() != 2:
         return f"embedding weight must be 2-D, got {weight.dim()}-D"
-    return _index_dtype_problem(arg_val(node, "indices"), "indices") or rank_problem(node)
+    return _index_dtype_problem(arg_val(node, "indices"), "indices")
 
 
-@converter(aten.embedding.default, check=_embedding_check)
+@converter(aten.embedding.default, check=_embedding_check, dynamic=True)
 def convert_embedding(
     ctx: ConversionContext,
     weight: Any,
@@ -79,14 +83,15 @@ def _index_select_check(node: fx.Node) -> str | None:
     return _index_dtype_problem(arg_val(node, "index"), "index") or _data_rank_problem(node)
 
 
-@converter(aten.index_select.default, check=_index_select_check)
+@converter(aten.index_select.default, check=_index_select_check, dynamic=True)
 def convert_index_select(ctx: ConversionContext, self: Any, dim: int, index: Any) -> Any:
     """``self.index_select(dim, index)`` (torch refuses negative indices here)."""
     self = ctx.itensor(self)
     axis = normalize_dim(dim, len(ctx.shape(self)))
-    out = _gather(ctx, self, ctx.itensor(index), axis)
-    target = tuple(ctx.out.shape)  # a 0-D index keeps the dim with size 1
-    return out if ctx.shape(out) == target else ctx.reshape(out, target)
+    index = ctx.itensor(index)
+    if not ctx.shape(index):  # a 0-D index keeps the dim with size 1
+        index = ctx.reshape(index, (1,))
+    return _gather(ctx, self, index, axis)
 
 
 def _gather_check(node: fx.Node) -> str | None:
@@ -97,7 +102,7 @@ def _gather_check(node: fx.Node) -> str | None:
     return _index_dtype_problem(index, "index") or _data_rank_problem(node)
 
 
-@converter(aten.gather.default, check=_gather_check)
+@converter(aten.gather.default, check=_gather_check, dynamic=True)
 def convert_gather(
     ctx: ConversionContext, self: Any, dim: int, index: Any, *, sparse_grad: bool = False
 ) -> Any:
@@ -123,20 +128,27 @@ def _index_check(node: fx.Node) -> str | None:
     return _data_rank_problem(node)
 
 
-def _linear_index(ctx: ConversionContext, idx: Sequence[Any], sizes: Sequence[int]) -> Any:
-    """Row-major flat index into dims of ``sizes`` from one (broadcasting) index per dim."""
+def _mul(ctx: ConversionContext, a: Any, b: Any) -> Any:
+    """The product of two sizes (ints or size tensors), folded when both are ints."""
+    if isinstance(a, int) and isinstance(b, int):
+        return a * b
+    return ctx.elementwise(ctx.sym(a), ctx.sym(b), "PROD")
+
+
+def _linear_index(ctx: ConversionContext, idx: Sequence[Any], sizes: Sequence[Any]) -> Any:
+    """Row-major flat index into dims of ``sizes`` (ints or size tensors) from one
+    (broadcasting) index per dim."""
     flat = ctx.cast(ctx.itensor(idx[-1]), torch.int64)
     stride = sizes[-1]
     for i, size in zip(reversed(idx[:-1]), reversed(sizes[:-1]), strict=True):
-        scaled = ctx.elementwise(
-            ctx.cast(i, torch.int64), ctx.itensor(stride, torch.int64, 0), "PROD"
-        )
+        scale = ctx.itensor(stride, torch.int64, 0) if isinstance(stride, int) else stride
+        scaled = ctx.elementwise(ctx.cast(i, torch.int64), scale, "PROD")
         flat = ctx.elementwise(flat, scaled, "SUM")
-        stride *= size
+        stride = _mul(ctx, stride, size)
     return flat
 
 
-@converter(aten.index.Tensor, check=_index_check)
+@converter(aten.index.Tensor, check=_index_check, dynamic=True)
 def convert_index(ctx: ConversionContext, self: Any, indices: Sequence[Any]) -> Any:
     """``self[i0, i1, ...]`` with int index tensors (``None`` = full slice).
 
@@ -145,18 +157,22 @@ def convert_index(ctx: ConversionContext, self: Any, indices: Sequence[Any]) -> 
     permuting the indexed dims to the front gives exactly that.
     """
     self = ctx.itensor(self)
-    shape = ctx.shape(self)
+    rank = len(ctx.shape(self))
     dims = [d for d, i in enumerate(indices) if i is not None]
-    idx = [_wrap_negative(ctx, indices[d], shape[d]) for d in dims]
+    idx = [_wrap_negative(ctx, indices[d], size_of(ctx, self, d)) for d in dims]
     if dims != list(range(dims[0], dims[-1] + 1)):
-        rest = [d for d in range(len(shape)) if d not in dims]
+        rest = [d for d in range(rank) if d not in dims]
         self = ctx.permute(self, dims + rest)
-        shape = ctx.shape(self)
         dims = list(range(len(dims)))
+    sizes = [size_of(ctx, self, d) for d in range(rank)]
     first, last = dims[0], dims[-1] + 1
     if len(dims) > 1:
-        merged = math.prod(shape[first:last])
-        self = ctx.reshape(self, (*shape[:first], merged, *shape[last:]))
-    out = _gather(ctx, self, _linear_index(ctx, idx, shape[first:last]), first)
+        merged = sizes[first]
+        for s in sizes[first + 1 : last]:
+            merged = _mul(ctx, merged, s)
+        self = ctx.reshape(self, (*sizes[:first], merged, *sizes[last:]))
+    out = _gather(ctx, self, _linear_index(ctx, idx, sizes[first:last]), first)
     target = tuple(ctx.out.shape)
-    return out if ctx.shape(out) == target else ctx.reshape(out, target)
+    if ctx.is_dynamic(out) or ctx.shape(out) == target:
+        return out  # the gather already has torch's (broadcast) index shape in place
+    return ctx.reshape(out, target)
