@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 
@@ -17,3 +18,9 @@ def _opaque_fake(x: torch.Tensor) -> torch.Tensor:
 
 
 OPAQUE = "torch_trt_test.opaque.default"
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    """Every test starts from the same random state, so random inputs are reproducible."""
+    torch.manual_seed(0)

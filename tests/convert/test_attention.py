@@ -267,3 +267,17 @@ def test_sdpa_dynamic_gqa_heads_refused() -> None:
     assert placement.engine is None
     assert placement.reason == Reason.UNSUPPORTED_ARGUMENTS
     assert "query heads vs 2 key/value heads" in placement.detail
+
+
+@pytest.mark.parametrize("mask_dtype", [torch.bool, torch.float32], ids=["bool", "float"])
+def test_sdpa_fully_masked_row_is_zero(mask_dtype: torch.dtype) -> None:
+    """A query row whose mask allows no key gives zeros, as torch's SDPA does (not NaN)."""
+    g = torch.Generator().manual_seed(1)
+    q, k, v = (torch.randn(s, generator=g) for s in [(1, 2, 3, 8), (1, 2, 5, 8), (1, 2, 5, 8)])
+    mask = torch.rand((1, 1, 3, 5), generator=g) > 0.3
+    mask[..., 0] = True
+    mask[0, 0, 1] = False  # query 1 may attend to nothing
+    if mask_dtype != torch.bool:
+        mask = torch.zeros(mask.shape).masked_fill(~mask, float("-inf"))
+    result = check_conversion(Fn(sdpa()), [q, k, v, mask], ops=[SDPA])
+    assert torch.equal(result.outputs[0][:, :, 1], torch.zeros(1, 2, 8))

@@ -114,6 +114,23 @@ def _scale(ctx: ConversionContext, q: Any, scale: float | None) -> Any:
     return ctx.reshape(ctx.cast(factor, dtype), (1, 1, 1, 1))
 
 
+def _zero_fully_masked(ctx: ConversionContext, y: Any, mask: Any) -> Any:
+    """Zero the query rows whose mask allows no key, as torch's SDPA does (its safe softmax
+    returns 0 there, where a plain softmax over only -inf gives NaN)."""
+    allowed = mask
+    if ctx.dtype(mask) != torch.bool:
+        neg_inf = ctx.itensor(float("-inf"), ctx.dtype(mask), 4)
+        allowed = ctx.elementwise(mask, neg_inf, "GREATER")
+    as_int = ctx.cast(allowed, torch.int32)
+    any_key = ctx.net.add_reduce(as_int, ctx.trt.ReduceOperation.MAX, 1 << 3, True).get_output(0)
+    row_ok = ctx.elementwise(any_key, ctx.itensor(0, torch.int32, 4), "GREATER")
+    dtype = ctx.dtype(y)
+    work = torch.float32 if dtype == torch.bfloat16 else dtype  # ISelectLayer takes no bf16
+    zero = ctx.itensor(0.0, work, 4)
+    out = ctx.net.add_select(row_ok, ctx.cast(y, work), zero).get_output(0)
+    return ctx.cast(out, dtype)
+
+
 @converter(aten.scaled_dot_product_attention.default, check=_sdpa_check, dynamic=True)
 def convert_sdpa(
     ctx: ConversionContext,
@@ -139,9 +156,10 @@ def convert_sdpa(
     if attn is None:
         raise ctx.fail("add_attention_v2 refused the inputs")
     attn.decomposable = True
+    y = attn.get_output(0)
     if attn_mask is not None:
         attn.mask = _mask4d(ctx, attn_mask, rank, q, k)
-    y = attn.get_output(0)
+        y = _zero_fully_masked(ctx, y, attn.mask)
     if rank == 3:
         y = ctx.net.add_squeeze(y, ctx.axes_tensor([1])).get_output(0)
     return y
