@@ -203,3 +203,19 @@ def test_unbounded_exported_dim_needs_input() -> None:
     )
     with pytest.raises(torch_trt.CaptureError, match="has no upper bound; pass Input"):
         torch_trt.dynamo.compile(ep, min_block_size=1, runtime="reference")
+
+
+def test_export_guards_still_apply() -> None:
+    """Conditions torch.export traced under (beyond ranges) are enforced with InputShapeError."""
+
+    class Drop(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.relu(x[:, : x.shape[1] - 1])
+
+    spec = Input(min_shape=(1, 2), opt_shape=(2, 6), max_shape=(4, 8))
+    compiled = torch_trt.dynamo.compile(Drop(), [spec], min_block_size=1, runtime="reference")
+    x = torch.randn(2, 5)
+    assert torch.equal(compiled(x), Drop()(x))
+    # export assumed x.shape[1] - 1 != 1 (it never specializes sizes 0/1)
+    with pytest.raises(torch_trt.InputShapeError, match="break a condition the model was"):
+        compiled(torch.randn(2, 2))

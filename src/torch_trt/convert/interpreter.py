@@ -54,12 +54,12 @@ class _NetworkInterpreter(fx.Interpreter):
             raise
         except Exception as e:  # a converter bug or TensorRT refusal: name the node
             raise self.ctx.fail(f"{type(e).__name__}: {e}") from e
+        if n.op == "call_function" and n.target is not operator.getitem:
+            result = _check_result(self.ctx, n, result)
         self._name_layers(n, first)
         errors = self.ctx.logger.take_errors()
         if errors:
             raise self.ctx.fail("TensorRT reported: " + " | ".join(errors))
-        if n.op == "call_function" and n.target is not operator.getitem:
-            result = _check_result(self.ctx, n, result)
         return result
 
     def _name_layers(self, n: fx.Node, first: int) -> None:

@@ -29,11 +29,18 @@ class _Expect:
 
 
 class InputGuard(torch.nn.Module):
-    """Raises :class:`InputShapeError` for inputs outside the compiled shapes or dtypes."""
+    """Raises :class:`InputShapeError` for inputs outside the compiled shapes or dtypes.
 
-    def __init__(self, expects: Sequence[_Expect | None]) -> None:
+    torch.export's own guard (``exported``) runs afterwards: besides ranges it holds relations
+    the traced code assumed (``s1 % 3 == 0``); a violation becomes an ``InputShapeError`` too.
+    """
+
+    def __init__(
+        self, expects: Sequence[_Expect | None], exported: torch.nn.Module | None = None
+    ) -> None:
         super().__init__()
         self.expects = list(expects)
+        self.exported = exported
 
     def forward(self, *args: Any) -> None:
         if torch.compiler.is_compiling() or any(isinstance(a, FakeTensor) for a in args):
@@ -46,6 +53,18 @@ class InputGuard(torch.nn.Module):
             problem = shape_problem(exp.name, value.shape, exp.lo, exp.hi)
             if problem is not None:
                 raise InputShapeError(problem)
+        if self.exported is not None:
+            try:
+                self.exported(*args)
+            except AssertionError as e:  # torch.export's guard failure
+                shapes = ", ".join(
+                    f"{e.name!r}: {tuple(a.shape)}"
+                    for a, e in zip(args, self.expects, strict=False)
+                    if e is not None and isinstance(a, torch.Tensor)
+                )
+                raise InputShapeError(
+                    f"inputs ({shapes}) break a condition the model was compiled under: {e}"
+                ) from e
 
 
 def install_guard(gm: fx.GraphModule, specs: dict[str, Input | None]) -> fx.GraphModule:
@@ -59,8 +78,9 @@ def install_guard(gm: fx.GraphModule, specs: dict[str, Input | None]) -> fx.Grap
         expects.append(
             None if spec is None else _Expect(name, spec.dtype, spec.min_shape, spec.max_shape)
         )
-    guard = InputGuard(expects)
     calls = [n for n in gm.graph.nodes if n.op == "call_module" and n.target == "_guards_fn"]
+    exported = getattr(gm, "_guards_fn", None) if calls else None
+    guard = InputGuard(expects, exported if isinstance(exported, torch.nn.Module) else None)
     if calls:
         gm._guards_fn = guard
         for extra in calls[1:]:
