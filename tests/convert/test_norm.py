@@ -14,7 +14,7 @@ import torch_trt
 from torch_trt import Input
 from torch_trt.convert.registry import Reason
 from torch_trt.settings import op_name
-from torch_trt.testing import check_conversion, check_dynamic_conversion
+from torch_trt.testing import check_conversion, check_dynamic_conversion, rel_error
 
 aten = torch.ops.aten
 BN = aten._native_batch_norm_legit_no_training.default
@@ -228,3 +228,16 @@ def test_normalization_dynamic_refusal_has_reason(case: DynCase, reason: str) ->
     assert reason in placed[0].detail
     x = torch.randn(case.spec.opt_shape)
     torch.testing.assert_close(compiled(x), module(x))
+
+
+def test_native_layer_norm_from_decomposed_program() -> None:
+    """A fully decomposed ExportedProgram brings native_layer_norm; it converts and matches."""
+    norm = nn.LayerNorm(8).eval()
+    x = torch.randn(2, 3, 8)
+    ep = torch.export.export(norm, (x,)).run_decompositions()
+    assert any(n.target is torch.ops.aten.native_layer_norm.default for n in ep.graph.nodes)
+    compiled = torch_trt.dynamo.compile(ep, [x], min_block_size=1, runtime="reference")
+    rep = torch_trt.report(compiled)
+    assert rep.engines == 1 and rep.fallbacks == []
+    with torch.no_grad():
+        assert rel_error(compiled(x), norm(x)) < 1e-4
