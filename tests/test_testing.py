@@ -62,3 +62,19 @@ def test_dynamic_check_uses_fp16_policy() -> None:
     lin = torch.nn.Linear(64, 32).half()
     spec = Input(min_shape=(1, 64), opt_shape=(8, 64), max_shape=(16, 64), dtype=torch.float16)
     check_dynamic_conversion(lin, [spec], ops=[torch.ops.aten.linear.default])
+
+
+def test_check_fallback_passes_and_fails() -> None:
+    """check_fallback accepts a real refusal and rejects a node that converted."""
+    from torch_trt.testing import FnModule, check_fallback, ranged
+
+    check_fallback(
+        FnModule(torch.mm),
+        [torch.ones(2, 3, dtype=torch.int64), torch.ones(3, 2, dtype=torch.int64)],
+        op=torch.ops.aten.mm.default,
+        detail="float32/float16/bfloat16 only",
+    )
+    with pytest.raises(AssertionError, match="engine=trt_0"):
+        check_fallback(
+            FnModule(torch.relu), [ranged((1, 2, 4), 3)], op=torch.ops.aten.relu.default, detail=""
+        )

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from torch_trt.convert.registry import Reason
 from torch_trt.inputs import Input
 from torch_trt.report import Report, report
 from torch_trt.settings import op_name
@@ -254,3 +255,68 @@ def randomize_norm_stats(model: torch.nn.Module, seed: int = 0) -> torch.nn.Modu
                     if t is not None:
                         t.copy_(torch.rand(t.shape, generator=gen) * (hi - lo) + lo)
     return model
+
+
+class FnModule(torch.nn.Module):
+    """A function of the positional inputs as a module, for op-level tests.
+
+    Example:
+        >>> check_conversion(FnModule(torch.relu), [torch.randn(4)])
+    """
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *xs: Any) -> Any:
+        return self.fn(*xs)
+
+
+def ranged(*dims: int | tuple[int, int, int], dtype: torch.dtype = torch.float32) -> Input:
+    """An :class:`Input` whose tuple dims are ``(min, opt, max)`` and int dims are static.
+
+    Example:
+        >>> ranged((1, 4, 8), 16)     # batch 1..8 (opt 4), 16 features
+    """
+    lo, opt, hi = ([d if isinstance(d, int) else d[i] for d in dims] for i in range(3))
+    return Input(min_shape=lo, opt_shape=opt, max_shape=hi, dtype=dtype)
+
+
+def check_fallback(
+    module: torch.nn.Module,
+    inputs: Sequence[Any],
+    *,
+    op: torch._ops.OpOverload,
+    detail: str,
+    reason: Reason = Reason.UNSUPPORTED_ARGUMENTS,
+    **settings: Any,
+) -> Report:
+    """Assert every ``op`` node stays in PyTorch with ``reason`` and a detail containing
+    ``detail``, and that the compiled module still matches eager exactly.
+
+    Args:
+        module: the module (inputs may be tensors or ranged :class:`Input` specs).
+        inputs: compile inputs; ranged specs are run at their opt shape.
+        op: the ATen overload that must fall back.
+        detail: text the fallback's detail must contain.
+        reason: the expected :class:`Reason`.
+        **settings: more compile settings (default ``runtime="reference"``, min_block_size 1).
+    """
+    import torch_trt
+
+    settings = {"runtime": "reference", "min_block_size": 1, **settings}
+    compiled = torch_trt.dynamo.compile(module.eval(), list(inputs), **settings)
+    rep = report(compiled)
+    placed = [p for p in rep.placements if p.op == op_name(op)]
+    if not placed:
+        raise AssertionError(
+            f"no {op_name(op)} node; ops: {sorted({p.op for p in rep.placements})}"
+        )
+    for p in placed:
+        if p.engine is not None or p.reason is not reason or detail not in p.detail:
+            raise AssertionError(f"{p.node}: engine={p.engine} reason={p.reason} {p.detail!r}")
+    run = [x.example() if isinstance(x, Input) else x for x in inputs]
+    with torch.no_grad():
+        for g, w in zip(_flatten(compiled(*run)), _flatten(module(*run)), strict=True):
+            assert_close(g, w, None)
+    return rep
