@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import sympy
 import torch
@@ -205,15 +207,19 @@ def test_unbounded_exported_dim_needs_input() -> None:
         torch_trt.dynamo.compile(ep, min_block_size=1, runtime="reference")
 
 
-def test_export_guards_still_apply() -> None:
-    """Conditions torch.export traced under (beyond ranges) are enforced with InputShapeError."""
+def test_export_guards_still_apply(caplog: pytest.LogCaptureFixture) -> None:
+    """Conditions torch.export traced under (beyond ranges) are enforced with InputShapeError,
+    and compile warns when the declared range reaches past them."""
 
     class Drop(torch.nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return torch.relu(x[:, : x.shape[1] - 1])
 
     spec = Input(min_shape=(1, 2), opt_shape=(2, 6), max_shape=(4, 8))
-    compiled = torch_trt.dynamo.compile(Drop(), [spec], min_block_size=1, runtime="reference")
+    with caplog.at_level(logging.WARNING, logger="torch_trt"):
+        compiled = torch_trt.dynamo.compile(Drop(), [spec], min_block_size=1, runtime="reference")
+    warnings = [r.getMessage() for r in caplog.records if "narrow the ranges" in r.getMessage()]
+    assert len(warnings) == 1 and "at the min shapes" in warnings[0]
     x = torch.randn(2, 5)
     assert torch.equal(compiled(x), Drop()(x))
     # export assumed x.shape[1] - 1 != 1 (it never specializes sizes 0/1)

@@ -8,6 +8,7 @@ an :class:`InputShapeError` that names the model's own input (docs/dynamic_shape
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +19,8 @@ from torch._subclasses.fake_tensor import FakeTensor
 from torch_trt.errors import InputShapeError
 from torch_trt.inputs import Input
 from torch_trt.runtime.engine import shape_problem
+
+log = logging.getLogger("torch_trt")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +70,30 @@ class InputGuard(torch.nn.Module):
                 ) from e
 
 
+def _corner(spec: Input, shape: tuple[int, ...]) -> torch.Tensor:
+    return torch.zeros(shape, dtype=spec.dtype)
+
+
+def corner_problems(guard: InputGuard, specs: Sequence[Input | None]) -> list[str]:
+    """Export conditions broken at the declared min or max shapes (e.g. a size that must not be
+    1), so compile can say so instead of the first call failing."""
+    if guard.exported is None or not any(s is not None and s.is_dynamic for s in specs):
+        return []
+    problems = []
+    for label in ("min", "max"):
+        args = [
+            None if s is None else _corner(s, s.min_shape if label == "min" else s.max_shape)
+            for s in specs
+        ]
+        try:
+            guard.exported(*args)
+        except AssertionError as e:
+            problems.append(f"at the {label} shapes: {e}")
+        except Exception:  # an input we could not fake (None for a non-tensor): skip the check
+            continue
+    return problems
+
+
 def install_guard(gm: fx.GraphModule, specs: dict[str, Input | None]) -> fx.GraphModule:
     """Put an :class:`InputGuard` for ``specs`` (keyed by argument name, which is the
     placeholder's target) at the entry."""
@@ -91,4 +118,11 @@ def install_guard(gm: fx.GraphModule, specs: dict[str, Input | None]) -> fx.Grap
         with gm.graph.inserting_after(placeholders[-1] if placeholders else None):
             gm.graph.call_module("_guards_fn", tuple(placeholders))
     gm.recompile()
+    problems = corner_problems(guard, [specs.get(str(p.target)) for p in placeholders])
+    for problem in problems:
+        log.warning(
+            "torch-trt: the declared input ranges include shapes the model was not traced for "
+            "(calls there raise InputShapeError); narrow the ranges: %s",
+            problem,
+        )
     return gm
