@@ -10,24 +10,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import torch_trt
 from torch_trt import Input
-from torch_trt.convert.registry import Reason
-from torch_trt.testing import check_conversion, check_dynamic_conversion
+from torch_trt.testing import (
+    FnModule,
+    check_conversion,
+    check_dynamic_conversion,
+    check_fallback,
+    ranged,
+)
 
 aten = torch.ops.aten
 f16, bf16, i32, i64 = torch.float16, torch.bfloat16, torch.int32, torch.int64
-
-
-class Fn(torch.nn.Module):
-    """Wrap a function of the inputs as a module."""
-
-    def __init__(self, fn: Callable[..., Any]) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *args: Any) -> Any:
-        return self.fn(*args)
 
 
 def r(*shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -82,60 +75,38 @@ CASES: list[Case] = [
 @pytest.mark.parametrize(("fn", "inputs", "ops"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_converts(fn: Callable[..., Any], inputs: list[torch.Tensor], ops: Sequence[Any]) -> None:
     """The op lands in one engine, the engine builds, and the reference run matches eager."""
-    check_conversion(Fn(fn), inputs, ops=ops)
+    check_conversion(FnModule(fn), inputs, ops=ops)
 
 
-FALLBACKS: list[tuple[str, Callable[..., Any], list[torch.Tensor], str]] = [
+FALLBACKS: list[tuple[str, Callable[..., Any], list[torch.Tensor], Any, str]] = [
     (
         "selu_scaled_elu",
         F.selu,
         [r(2, 3)],
+        aten.elu.default,
         "elu with scale or input_scale != 1 (TensorRT ELU has only alpha)",
     ),
     (
         "hardtanh_int",
         F.hardtanh,
         [r(6, dtype=i32)],
+        aten.hardtanh.default,
         "TensorRT activations other than RELU take float32/float16/bfloat16 only",
     ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("fn", "inputs", "detail"), [c[1:] for c in FALLBACKS], ids=[c[0] for c in FALLBACKS]
+    ("fn", "inputs", "op", "detail"), [c[1:] for c in FALLBACKS], ids=[c[0] for c in FALLBACKS]
 )
-def test_falls_back(fn: Callable[..., Any], inputs: list[torch.Tensor], detail: str) -> None:
+def test_falls_back(
+    fn: Callable[..., Any], inputs: list[torch.Tensor], op: Any, detail: str
+) -> None:
     """Unsupported arguments stay in PyTorch with a reason naming the TensorRT limit."""
-    compiled = torch_trt.dynamo.compile(
-        Fn(fn).eval(), inputs, runtime="reference", min_block_size=1
-    )
-    fallbacks = torch_trt.report(compiled).fallbacks
-    assert any(
-        p.reason == Reason.UNSUPPORTED_ARGUMENTS and detail in p.detail for p in fallbacks
-    ), [(p.node, p.reason, p.detail) for p in fallbacks]
-    with torch.no_grad():
-        assert torch.equal(compiled(*inputs), Fn(fn)(*inputs))
+    check_fallback(FnModule(fn), inputs, op=op, detail=detail)
 
 
 # --- dynamic shapes ---------------------------------------------------------------------------
-
-
-class DynFn(torch.nn.Module):
-    """Like :class:`Fn` with a named parameter: compile keys ranged Inputs by argument name, so a
-    ``*args`` forward would lose the ranges."""
-
-    def __init__(self, fn: Callable[..., Any]) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, x: torch.Tensor) -> Any:
-        return self.fn(x)
-
-
-def ranged(*dims: int | tuple[int, int, int], dtype: torch.dtype = torch.float32) -> Input:
-    """An Input whose tuple dims are (min, opt, max) ranges and int dims are static."""
-    pick = [[d if isinstance(d, int) else d[i] for d in dims] for i in range(3)]
-    return Input(min_shape=pick[0], opt_shape=pick[1], max_shape=pick[2], dtype=dtype)
 
 
 BATCH, SEQ = (1, 3, 6), (2, 5, 9)
@@ -165,4 +136,4 @@ DYNAMIC_CASES: list[tuple[str, Callable[..., Any], Input, Sequence[Any]]] = [
 def test_dynamic(fn: Callable[..., Any], spec: Input, ops: Sequence[Any]) -> None:
     """With dynamic batch/sequence dims the op lands in one engine and matches eager at the
     min, opt and max shapes."""
-    check_dynamic_conversion(DynFn(fn), [spec], ops=ops)
+    check_dynamic_conversion(FnModule(fn), [spec], ops=ops)

@@ -14,20 +14,16 @@ from torch import nn
 import torch_trt
 from torch_trt import Input
 from torch_trt.convert.registry import Reason
-from torch_trt.testing import check_conversion, check_dynamic_conversion, random_inputs
+from torch_trt.testing import (
+    FnModule,
+    check_conversion,
+    check_dynamic_conversion,
+    check_fallback,
+    random_inputs,
+    ranged,
+)
 
 SDPA = torch.ops.aten.scaled_dot_product_attention.default
-
-
-class Fn(nn.Module):
-    """Wrap a function of the inputs as a module."""
-
-    def __init__(self, fn: Callable[..., Any]) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *xs: torch.Tensor) -> Any:
-        return self.fn(*xs)
 
 
 @dataclasses.dataclass
@@ -93,31 +89,34 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_sdpa_matches_eager(case: Case) -> None:
     """Attention lands in one engine and the reference runtime matches eager."""
-    check_conversion(Fn(case.fn), _inputs(case), ops=[SDPA])
+    check_conversion(FnModule(case.fn), _inputs(case), ops=[SDPA])
+
+
+class BertSelfAttention(nn.Module):
+    """A small Hugging Face BERT self-attention layer of (hidden states, attention mask); the
+    layer is a submodule, so its weights stay parameters."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        transformers = pytest.importorskip("transformers")
+        cfg = transformers.BertConfig(
+            hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64
+        )
+        cfg._attn_implementation = "sdpa"
+        self.layer = transformers.models.bert.modeling_bert.BertSelfAttention(cfg).eval()
+
+    def forward(self, x: torch.Tensor, m: torch.Tensor) -> Any:
+        return self.layer(x, attention_mask=m)[0]
 
 
 def test_sdpa_bert_self_attention() -> None:
     """A Hugging Face BERT layer's SDPA (bool padding mask, explicit scale) converts."""
-    transformers = pytest.importorskip("transformers")
-    cfg = transformers.BertConfig(
-        hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64
-    )
-    cfg._attn_implementation = "sdpa"
-    layer = transformers.models.bert.modeling_bert.BertSelfAttention(cfg).eval()
+    module = BertSelfAttention()
     hidden = torch.randn(2, 7, 32, generator=torch.Generator().manual_seed(0))
     mask = torch.zeros(2, 1, 7, 7, dtype=torch.bool)
     mask[0] = True
     mask[1, ..., :5] = True
-
-    class Wrap(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.layer = layer
-
-        def forward(self, x: torch.Tensor, m: torch.Tensor) -> Any:
-            return self.layer(x, attention_mask=m)[0]
-
-    check_conversion(Wrap(), [hidden, mask], ops=[SDPA])
+    check_conversion(module, [hidden, mask], ops=[SDPA])
 
 
 FALLBACKS = [
@@ -137,7 +136,7 @@ def test_sdpa_refusal_has_reason(
     if fn is None:  # a value head dim unlike the query's
         xs[2] = torch.randn(*kv[:-1], 6, generator=g)
         fn = sdpa()
-    module = Fn(fn).eval()
+    module = FnModule(fn).eval()
     compiled = torch_trt.dynamo.compile(module, xs, runtime="reference", min_block_size=1)
     placement = torch_trt.report(compiled).placement("scaled_dot_product_attention")
     assert placement.engine is None
@@ -148,24 +147,6 @@ def test_sdpa_refusal_has_reason(
 
 
 # --- dynamic shapes ---------------------------------------------------------------------------
-
-
-class DynFn(nn.Module):
-    """Like :class:`Fn`, with named parameters: compile keys ranged Inputs by argument name, so a
-    ``*xs`` forward would lose the ranges."""
-
-    def __init__(self, fn: Callable[..., Any]) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, m: Any = None) -> Any:
-        return self.fn(q, k, v, *([] if m is None else [m]))
-
-
-def ranged(*dims: int | tuple[int, int, int], dtype: torch.dtype = torch.float32) -> Input:
-    """An Input whose tuple dims are (min, opt, max) ranges and int dims are static."""
-    pick = [[d if isinstance(d, int) else d[i] for d in dims] for i in range(3)]
-    return Input(min_shape=pick[0], opt_shape=pick[1], max_shape=pick[2], dtype=dtype)
 
 
 BATCH, SEQ, KV = (1, 2, 3), (2, 5, 9), (3, 4, 7)
@@ -220,28 +201,14 @@ def test_sdpa_dynamic(case: DynCase) -> None:
     """With dynamic batch and sequence lengths attention lands in one engine and matches eager
     at the min, opt and max shapes (size-1 mask dims broadcast at run time)."""
     check_dynamic_conversion(
-        DynFn(case.fn), case.specs, ops=[SDPA], make_inputs=_masked_inputs(case.specs)
+        FnModule(case.fn), case.specs, ops=[SDPA], make_inputs=_masked_inputs(case.specs)
     )
 
 
 def test_sdpa_bert_self_attention_dynamic() -> None:
     """A Hugging Face BERT layer (linear, view, permute, SDPA with a bool (B, 1, S, S) mask and
     explicit scale) converts as one engine with dynamic batch and sequence."""
-    transformers = pytest.importorskip("transformers")
-    cfg = transformers.BertConfig(
-        hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64
-    )
-    cfg._attn_implementation = "sdpa"
-    layer = transformers.models.bert.modeling_bert.BertSelfAttention(cfg).eval()
-
-    class Wrap(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.layer = layer
-
-        def forward(self, x: torch.Tensor, m: torch.Tensor) -> Any:
-            return self.layer(x, attention_mask=m)[0]
-
+    module = BertSelfAttention()
     b, s = ("b", "s")
     specs = [
         Input(
@@ -255,18 +222,14 @@ def test_sdpa_bert_self_attention_dynamic() -> None:
             dim_names=(b, None, s, s),
         ),
     ]
-    check_dynamic_conversion(Wrap(), specs, ops=[SDPA], make_inputs=_masked_inputs(specs))
+    check_dynamic_conversion(module, specs, ops=[SDPA], make_inputs=_masked_inputs(specs))
 
 
 def test_sdpa_dynamic_gqa_heads_refused() -> None:
     """Grouped-query attention with a dynamic query head count runs in PyTorch, with a reason."""
     specs = [ranged(1, (2, 4, 8), 4, 8), ranged(1, 2, 4, 8), ranged(1, 2, 4, 8)]
-    module = DynFn(sdpa(enable_gqa=True)).eval()
-    compiled = torch_trt.dynamo.compile(module, specs, runtime="reference", min_block_size=1)
-    placement = torch_trt.report(compiled).placement("scaled_dot_product_attention")
-    assert placement.engine is None
-    assert placement.reason == Reason.UNSUPPORTED_ARGUMENTS
-    assert "query heads vs 2 key/value heads" in placement.detail
+    detail = "query heads vs 2 key/value heads"
+    check_fallback(FnModule(sdpa(enable_gqa=True)), specs, op=SDPA, detail=detail)
 
 
 @pytest.mark.parametrize("mask_dtype", [torch.bool, torch.float32], ids=["bool", "float"])
@@ -279,5 +242,5 @@ def test_sdpa_fully_masked_row_is_zero(mask_dtype: torch.dtype) -> None:
     mask[0, 0, 1] = False  # query 1 may attend to nothing
     if mask_dtype != torch.bool:
         mask = torch.zeros(mask.shape).masked_fill(~mask, float("-inf"))
-    result = check_conversion(Fn(sdpa()), [q, k, v, mask], ops=[SDPA])
+    result = check_conversion(FnModule(sdpa()), [q, k, v, mask], ops=[SDPA])
     assert torch.equal(result.outputs[0][:, :, 1], torch.zeros(1, 2, 8))

@@ -10,25 +10,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import torch_trt
 from torch_trt import Input
-from torch_trt.convert.registry import Reason
-from torch_trt.settings import op_name
-from torch_trt.testing import check_conversion, check_dynamic_conversion
+from torch_trt.testing import (
+    FnModule,
+    check_conversion,
+    check_dynamic_conversion,
+    check_fallback,
+    ranged,
+)
 
 aten = torch.ops.aten
 CONV = aten.convolution.default
-
-
-class Fn(nn.Module):
-    """Wrap a function of the inputs (and optional constant tensors) as a module."""
-
-    def __init__(self, fn: Any) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *xs: torch.Tensor) -> Any:
-        return self.fn(*xs)
 
 
 @dataclasses.dataclass
@@ -74,10 +66,10 @@ CASES = [
     Case("conv2d_unbatched", _conv(nn.Conv2d, 3, 4, 3), [(3, 6, 6)]),
     Case(
         "conv2d_weight_input",
-        Fn(lambda x, w: F.conv2d(x, w, padding=1)),
+        FnModule(lambda x, w: F.conv2d(x, w, padding=1)),
         [(1, 3, 5, 5), (4, 3, 3, 3)],
     ),
-    Case("conv2d_const_weight_fn", Fn(lambda x: F.conv2d(x, _W, stride=2)), [(1, 3, 7, 7)]),
+    Case("conv2d_const_weight_fn", FnModule(lambda x: F.conv2d(x, _W, stride=2)), [(1, 3, 7, 7)]),
     Case("conv3d_basic", _conv(nn.Conv3d, 2, 3, 3, padding=1), [(1, 2, 4, 5, 5)]),
     Case("conv3d_stride_groups", _conv(nn.Conv3d, 4, 4, 2, 2, groups=2), [(1, 4, 4, 6, 4)]),
     Case("conv_transpose1d", _conv(nn.ConvTranspose1d, 3, 2, 3, 2, 1, 1), [(1, 3, 6)]),
@@ -127,7 +119,7 @@ FALLBACKS = [
     (
         Case(
             "conv_transpose2d_weight_input",
-            Fn(lambda x, w: F.conv_transpose2d(x, w)),
+            FnModule(lambda x, w: F.conv_transpose2d(x, w)),
             [(1, 3, 4, 4), (3, 2, 3, 3)],
         ),
         "transposed convolution with a non-constant weight",
@@ -155,13 +147,7 @@ FALLBACKS = [
 @pytest.mark.parametrize(("case", "reason"), FALLBACKS, ids=[c.id for c, _ in FALLBACKS])
 def test_convolution_refusal_has_reason(case: Case, reason: str) -> None:
     """Refused convolutions run in PyTorch with a report that says why."""
-    module, inputs = case.module.to(case.dtype).eval(), _inputs(case)
-    compiled = torch_trt.dynamo.compile(module, inputs, runtime="reference", min_block_size=1)
-    placed = [p for p in torch_trt.report(compiled).placements if p.op == op_name(CONV)]
-    assert placed and placed[0].engine is None
-    assert placed[0].reason == Reason.UNSUPPORTED_ARGUMENTS
-    assert reason in placed[0].detail
-    torch.testing.assert_close(compiled(*inputs), module(*inputs))
+    check_fallback(case.module.to(case.dtype), _inputs(case), op=CONV, detail=reason)
 
 
 @dataclasses.dataclass
@@ -171,45 +157,41 @@ class DynCase:
     specs: list[Input]
 
 
-def _ranged(lo: tuple[int, ...], opt: tuple[int, ...], hi: tuple[int, ...]) -> Input:
-    return Input(min_shape=lo, opt_shape=opt, max_shape=hi)
-
-
 DYNAMIC_CASES = [
     DynCase(
         "conv2d_dyn_batch",
         _conv(nn.Conv2d, 3, 4, 3, padding=1),
-        [_ranged((1, 3, 6, 6), (2, 3, 6, 6), (4, 3, 6, 6))],
+        [ranged((1, 2, 4), 3, 6, 6)],
     ),
     DynCase(
         "conv2d_dyn_spatial",
         _conv(nn.Conv2d, 3, 4, 3, stride=2, padding=1),
-        [_ranged((1, 3, 5, 4), (2, 3, 7, 8), (3, 3, 9, 9))],
+        [ranged((1, 2, 3), 3, (5, 7, 9), (4, 8, 9))],
     ),
     DynCase(
         "conv1d_dyn_batch_length",
         _conv(nn.Conv1d, 2, 4, 3, padding=1),
-        [_ranged((1, 2, 5), (2, 2, 8), (4, 2, 12))],
+        [ranged((1, 2, 4), 2, (5, 8, 12))],
     ),
     DynCase(
         "conv3d_dyn_batch",
         _conv(nn.Conv3d, 2, 3, 2),
-        [_ranged((1, 2, 3, 4, 4), (2, 2, 3, 4, 4), (3, 2, 3, 4, 4))],
+        [ranged((1, 2, 3), 2, 3, 4, 4)],
     ),
     DynCase(
         "conv_transpose2d_dyn_batch_spatial",
         _conv(nn.ConvTranspose2d, 4, 6, 3, stride=2, padding=1, output_padding=1, groups=2),
-        [_ranged((1, 4, 3, 3), (2, 4, 5, 4), (3, 4, 6, 6))],
+        [ranged((1, 2, 3), 4, (3, 5, 6), (3, 4, 6))],
     ),
     DynCase(
         "conv_transpose2d_outpad_gt_pad_dyn",
         _conv(nn.ConvTranspose2d, 3, 4, 3, stride=3, padding=0, output_padding=2),
-        [_ranged((1, 3, 2, 3), (2, 3, 3, 4), (3, 3, 4, 5))],
+        [ranged((1, 2, 3), 3, (2, 3, 4), (3, 4, 5))],
     ),
     DynCase(
         "conv_transpose1d_dyn_length",
         _conv(nn.ConvTranspose1d, 3, 2, 3, 2, 1, 1),
-        [_ranged((1, 3, 4), (2, 3, 6), (3, 3, 9))],
+        [ranged((1, 2, 3), 3, (4, 6, 9))],
     ),
 ]
 
@@ -220,21 +202,14 @@ def test_convolution_dynamic(case: DynCase) -> None:
     check_dynamic_conversion(case.module, case.specs, ops=[CONV])
 
 
-class ConvInput(nn.Module):
-    """conv2d of two named inputs (export gives ``*xs`` inputs no dynamic dims)."""
-
-    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, w)
-
-
 DYNAMIC_FALLBACKS = [
     (
         DynCase(
             "conv2d_dyn_channels_weight_input",
-            ConvInput(),
+            FnModule(F.conv2d),
             [
-                _ranged((1, 2, 5, 5), (2, 3, 5, 5), (2, 4, 5, 5)),
-                _ranged((4, 2, 3, 3), (4, 3, 3, 3), (4, 4, 3, 3)),
+                ranged((1, 2, 2), (2, 3, 4), 5, 5),
+                ranged(4, (2, 3, 4), 3, 3),
             ],
         ),
         "kernels must be static",
@@ -247,11 +222,4 @@ DYNAMIC_FALLBACKS = [
 )
 def test_convolution_dynamic_refusal_has_reason(case: DynCase, reason: str) -> None:
     """A convolution the converter cannot take dynamically runs in PyTorch with the reason."""
-    module = case.module.eval()
-    compiled = torch_trt.dynamo.compile(module, case.specs, runtime="reference", min_block_size=1)
-    placed = [p for p in torch_trt.report(compiled).placements if p.op == op_name(CONV)]
-    assert placed and placed[0].engine is None
-    assert placed[0].reason == Reason.UNSUPPORTED_ARGUMENTS
-    assert reason in placed[0].detail
-    inputs = [torch.randn(s.opt_shape) for s in case.specs]
-    torch.testing.assert_close(compiled(*inputs), module(*inputs))
+    check_fallback(case.module, case.specs, op=CONV, detail=reason)

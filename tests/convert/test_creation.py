@@ -17,30 +17,25 @@ from torch import fx
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.fx.passes.fake_tensor_prop import FakeTensorProp
 
-import torch_trt
 from torch_trt.build import build_engine
 from torch_trt.convert.interpreter import convert_module
 from torch_trt.convert.registry import Reason, support
 from torch_trt.inputs import Input
 from torch_trt.runtime.reference import read_network
-from torch_trt.settings import CompileSettings, op_name
-from torch_trt.testing import assert_close, check_conversion, check_dynamic_conversion
+from torch_trt.settings import CompileSettings
+from torch_trt.testing import (
+    FnModule,
+    assert_close,
+    check_conversion,
+    check_dynamic_conversion,
+    check_fallback,
+    ranged,
+)
 
 aten = torch.ops.aten
 X = "X"  # stands for the graph input in hand-built argument lists
 _EMPTY = {aten.empty.memory_format, aten.empty_like.default, aten.new_empty.default}
 _EMPTY |= {aten.empty_strided.default}
-
-
-class Fn(torch.nn.Module):
-    """Wrap a function of the inputs as a module."""
-
-    def __init__(self, fn: Callable[..., Any]) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *args: Any) -> Any:
-        return self.fn(*args)
 
 
 # -- ops that survive lowering: compiled end to end ---------------------------------------------
@@ -79,7 +74,7 @@ CASES: list[tuple[str, Callable[..., Any], list[torch.Tensor], Sequence[Any]]] =
 @pytest.mark.parametrize("fn,inputs,ops", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_creation_op_converts(fn: Callable[..., Any], inputs: list[torch.Tensor], ops: Any) -> None:
     """The op lands in one engine and the reference runtime matches eager."""
-    check_conversion(Fn(fn), inputs, ops=ops)
+    check_conversion(FnModule(fn), inputs, ops=ops)
 
 
 # -- ops the lowering folds: hand-built one-node graphs -----------------------------------------
@@ -191,15 +186,8 @@ def test_creation_node_refused(
 
 
 # -- dynamic shapes -----------------------------------------------------------------------------
-class Fn1(Fn):
-    """One named input (``forward(*args)`` would hide the dynamic dims from capture)."""
-
-    def forward(self, x: Any) -> Any:
-        return self.fn(x)
-
-
-SEQ = Input(min_shape=(1, 2), opt_shape=(3, 5), max_shape=(4, 9))  # (b, s)
-SEQ_I64 = Input(min_shape=(1, 2), opt_shape=(3, 5), max_shape=(4, 9), dtype=torch.int64)
+SEQ = ranged((1, 3, 4), (2, 5, 9))  # (b, s)
+SEQ_I64 = ranged((1, 3, 4), (2, 5, 9), dtype=torch.int64)
 
 # (id, function of one (b, s) input, its spec, ops that must land in the engine)
 DYNAMIC_CASES: list[tuple[str, Callable[..., Any], Input, Sequence[Any]]] = [
@@ -239,7 +227,7 @@ DYNAMIC_CASES: list[tuple[str, Callable[..., Any], Input, Sequence[Any]]] = [
 )
 def test_creation_dynamic(fn: Callable[..., Any], spec: Input, ops: Sequence[Any]) -> None:
     """Sizes that are symbols create tensors in the engine that match eager at min/opt/max."""
-    check_dynamic_conversion(Fn1(fn), [spec], ops=ops)
+    check_dynamic_conversion(FnModule(fn), [spec], ops=ops)
 
 
 # (id, function of one (b, s) input, the op that must stay in PyTorch, words in the reason)
@@ -264,8 +252,4 @@ DYNAMIC_FALLBACKS: list[tuple[str, Callable[..., Any], Any, str]] = [
 )
 def test_creation_dynamic_falls_back(fn: Callable[..., Any], op: Any, words: str) -> None:
     """Symbolic arguments the converters cannot honour stay in PyTorch with the reason."""
-    compiled = torch_trt.dynamo.compile(Fn1(fn), [SEQ], runtime="reference", min_block_size=1)
-    hits = [p for p in torch_trt.report(compiled).fallbacks if p.op == op_name(op)]
-    assert hits, f"{op_name(op)} did not fall back: {torch_trt.report(compiled).fallbacks}"
-    assert hits[0].reason is Reason.UNSUPPORTED_ARGUMENTS
-    assert words in hits[0].detail
+    check_fallback(FnModule(fn), [SEQ], op=op, detail=words)

@@ -7,26 +7,18 @@ from typing import Any
 
 import pytest
 import torch
-from torch import nn
 
-import torch_trt
 from torch_trt import Input
-from torch_trt.convert.registry import Reason
-from torch_trt.testing import check_conversion, check_dynamic_conversion
+from torch_trt.testing import (
+    FnModule,
+    check_conversion,
+    check_dynamic_conversion,
+    check_fallback,
+    ranged,
+)
 
 aten = torch.ops.aten
 f16, bf16, i8, i32, i64 = torch.float16, torch.bfloat16, torch.int8, torch.int32, torch.int64
-
-
-class Fn(torch.nn.Module):
-    """Wrap a function of the inputs as a module."""
-
-    def __init__(self, fn: Callable[..., Any]) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *args: Any) -> Any:
-        return self.fn(*args)
 
 
 def r(*shape: int, dtype: torch.dtype = torch.float32, seed: int = 0) -> torch.Tensor:
@@ -252,100 +244,81 @@ ALL = ARITH + DIVISION + COMPARE + SELECT
 @pytest.mark.parametrize(("fn", "inputs", "ops"), [c[1:] for c in ALL], ids=[c[0] for c in ALL])
 def test_converts(fn: Callable[..., Any], inputs: list[torch.Tensor], ops: Sequence[Any]) -> None:
     """The op lands in one engine, the engine builds, and the reference run matches eager."""
-    check_conversion(Fn(fn), inputs, ops=ops)
+    check_conversion(FnModule(fn), inputs, ops=ops)
 
 
-# (id, function, inputs, reason detail that must appear)
-FALLBACKS: list[tuple[str, Callable[..., Any], list[torch.Tensor], str]] = [
+# (id, function, inputs, the op that must stay in PyTorch, reason detail that must appear)
+FALLBACKS: list[tuple[str, Callable[..., Any], list[torch.Tensor], Any, str]] = [
     (
         "add_bool_alpha",
         lambda x, y: torch.add(x, y, alpha=False),
         [r(4, dtype=B), r(4, dtype=B, seed=1)],
+        aten.add.Tensor,
         "alpha on bool tensors",
     ),
     (
         "sub_int8",
         lambda x: x - 1,
         [r(4, dtype=torch.int8)],
+        aten.sub.Tensor,
         "TensorRT elementwise arithmetic takes float32/float16/bfloat16/int32/int64",
     ),
     (
         "mul_int8",
         lambda x, y: x * y,
         [r(4, dtype=torch.int8), r(4, dtype=torch.int8)],
+        aten.mul.Tensor,
         "on torch.int8: TensorRT elementwise arithmetic",
     ),
     (
         "bitwise_and_int",
         lambda x, y: x & y,
         [r(4, dtype=i32), r(4, dtype=i32, seed=1)],
+        aten.bitwise_and.Tensor,
         "TensorRT AND/OR/XOR take bool only",
     ),
     (
         "bitwise_or_int_scalar",
         lambda x: x | 1,
         [r(4, dtype=i64)],
+        aten.bitwise_or.Scalar,
         "TensorRT AND/OR/XOR take bool only",
     ),
     (
         "where_uint8_values",
         lambda c, x: torch.where(c, x, x),
         [r(4, dtype=B), torch.arange(4, dtype=torch.uint8)],
+        aten.where.self,
         "dtype torch.uint8",
     ),
     (
         "eq_uint8",
         lambda x, y: x == y,
         [r(4, dtype=torch.int8).to(torch.uint8), r(4, dtype=torch.int8).to(torch.uint8)],
+        aten.eq.Tensor,
         "dtype torch.uint8",
     ),
     (
         "clamp_int8",
         lambda x: torch.clamp(x, -5, 5),
         [r(4, dtype=torch.int8)],
+        aten.clamp.default,
         "TensorRT MAX/MIN take",
     ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("fn", "inputs", "detail"), [c[1:] for c in FALLBACKS], ids=[c[0] for c in FALLBACKS]
+    ("fn", "inputs", "op", "detail"), [c[1:] for c in FALLBACKS], ids=[c[0] for c in FALLBACKS]
 )
-def test_falls_back(fn: Callable[..., Any], inputs: list[torch.Tensor], detail: str) -> None:
+def test_falls_back(
+    fn: Callable[..., Any], inputs: list[torch.Tensor], op: Any, detail: str
+) -> None:
     """Unsupported dtypes stay in PyTorch with a reason naming the TensorRT limit."""
-    compiled = torch_trt.dynamo.compile(
-        Fn(fn).eval(), inputs, runtime="reference", min_block_size=1
-    )
-    fallbacks = torch_trt.report(compiled).fallbacks
-    assert any(
-        p.reason == Reason.UNSUPPORTED_ARGUMENTS and detail in p.detail for p in fallbacks
-    ), [(p.node, p.reason, p.detail) for p in fallbacks]
-    with torch.no_grad():
-        assert torch.equal(compiled(*inputs), Fn(fn)(*inputs))
+    check_fallback(FnModule(fn), inputs, op=op, detail=detail)
 
 
 # --- dynamic shapes ---------------------------------------------------------------------------
-
-
-class DynFn(nn.Module):
-    """Like :class:`Fn`, with named parameters: compile keys ranged Inputs by argument name, so a
-    ``*args`` forward would lose the ranges."""
-
-    def __init__(self, fn: Callable[..., Any]) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, a: Any, b: Any = None, c: Any = None) -> Any:
-        return self.fn(*(x for x in (a, b, c) if x is not None))
-
-
-Dim = int | tuple[int, int, int]
-
-
-def ranged(*dims: Dim, dtype: torch.dtype = torch.float32) -> Input:
-    """An Input whose tuple dims are (min, opt, max) ranges and int dims are static."""
-    pick = [[d if isinstance(d, int) else d[i] for d in dims] for i in range(3)]
-    return Input(min_shape=pick[0], opt_shape=pick[1], max_shape=pick[2], dtype=dtype)
 
 
 BATCH, SEQ = (1, 3, 6), (2, 5, 9)
@@ -387,4 +360,4 @@ DYNAMIC_CASES: list[DynCase] = [
 def test_dynamic(fn: Callable[..., Any], specs: list[Input], ops: Sequence[Any]) -> None:
     """With dynamic batch/sequence dims the op lands in one engine and matches eager at the
     min, opt and max shapes (SymInt scalars included)."""
-    check_dynamic_conversion(DynFn(fn), specs, ops=ops)
+    check_dynamic_conversion(FnModule(fn), specs, ops=ops)

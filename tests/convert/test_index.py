@@ -9,24 +9,12 @@ import pytest
 import torch
 from torch import fx
 
-import torch_trt
 from torch_trt.convert.registry import Reason, support
 from torch_trt.inputs import Input
-from torch_trt.settings import CompileSettings, op_name
-from torch_trt.testing import check_conversion, check_dynamic_conversion
+from torch_trt.settings import CompileSettings
+from torch_trt.testing import FnModule, check_conversion, check_dynamic_conversion, check_fallback
 
 aten = torch.ops.aten
-
-
-class Fn(torch.nn.Module):
-    """Wrap a function of the inputs as a module."""
-
-    def __init__(self, fn: Callable[..., Any]) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *args: Any) -> Any:
-        return self.fn(*args)
 
 
 class Embed(torch.nn.Module):
@@ -82,75 +70,75 @@ CASES: list[tuple[str, torch.nn.Module, list[torch.Tensor], Sequence[Any]]] = [
     ),
     (
         "gather",
-        Fn(lambda x, i: torch.gather(x, 2, i)),
+        FnModule(lambda x, i: torch.gather(x, 2, i)),
         [r(2, 3, 4), ix([[0, 3], [1, 1], [2, 0]], [[3, 3], [0, 1], [2, 2]])],
         [aten.gather.default],
     ),
     (
         "gather_negdim_smaller_index",
-        Fn(lambda x, i: torch.gather(x, -2, i)),
+        FnModule(lambda x, i: torch.gather(x, -2, i)),
         [r(3, 4), ix([2, 0], [1, 1])],
         [aten.gather.default],
     ),
     (
         "gather_int32_data",
-        Fn(lambda x, i: torch.gather(x, 0, i)),
+        FnModule(lambda x, i: torch.gather(x, 0, i)),
         [r(3, 2, dtype=torch.int32), ix([2, 0], [0, 1], [1, 1])],
         [aten.gather.default],
     ),
     (
         "gather_fp16",
-        Fn(lambda x, i: torch.gather(x, 1, i)),
+        FnModule(lambda x, i: torch.gather(x, 1, i)),
         [r(2, 5, dtype=torch.float16), ix([4, 0, 1], [3, 3, 2])],
         [aten.gather.default],
     ),
     (
         "index_select",
-        Fn(lambda x, i: torch.index_select(x, 1, i)),
+        FnModule(lambda x, i: torch.index_select(x, 1, i)),
         [r(2, 3, 4), ix(2, 0, 2, 1)],
         [aten.index_select.default],
     ),
     (
         "index_select_negdim_bool",
-        Fn(lambda x, i: torch.index_select(x, -1, i)),
+        FnModule(lambda x, i: torch.index_select(x, -1, i)),
         [r(3, 4, dtype=torch.bool), ix(3, 0)],
         [aten.index_select.default],
     ),
-    ("index_first", Fn(lambda x, i: x[i]), [r(4, 3), ix(3, 0, 1)], [aten.index.Tensor]),
+    ("index_first", FnModule(lambda x, i: x[i]), [r(4, 3), ix(3, 0, 1)], [aten.index.Tensor]),
     (
         "index_negative",
-        Fn(lambda x, i: x[:, i]),
+        FnModule(lambda x, i: x[:, i]),
         [r(2, 5, 3), ix([-1, 0], [-5, 4])],
         [aten.index.Tensor],
     ),
     (
         "index_negative_int32",
-        Fn(lambda x, i: x[i]),
+        FnModule(lambda x, i: x[i]),
         [r(4, 2, dtype=torch.int64), ix(-4, -1, 2, dtype=torch.int32)],
         [aten.index.Tensor],
     ),
     ("index_constant_negative", IndexConst(), [r(2, 4)], [aten.index.Tensor]),
     (
         "index_two_broadcast",
-        Fn(lambda x, i, j: x[:, i, j]),
+        FnModule(lambda x, i, j: x[:, i, j]),
         [r(2, 3, 4, 5), ix([0], [2]), ix(-1, 1, 3)],
         [aten.index.Tensor],
     ),
     (
         "index_two_leading_fp16",
-        Fn(lambda x, i, j: x[i, j]),
+        FnModule(lambda x, i, j: x[i, j]),
         [r(3, 4, 2, dtype=torch.float16), ix(2, 0), ix(3, -4)],
         [aten.index.Tensor],
     ),
     (
         "index_non_adjacent",
-        Fn(lambda x, i, j: x[i, :, j]),
+        FnModule(lambda x, i, j: x[i, :, j]),
         [r(3, 4, 5), ix(2, 0, 1), ix(4, -1, 0)],
         [aten.index.Tensor],
     ),
     (
         "index_bool_data",
-        Fn(lambda x, i: x[:, :, i]),
+        FnModule(lambda x, i: x[:, :, i]),
         [r(2, 3, 4, dtype=torch.bool), ix(0, 3, 3)],
         [aten.index.Tensor],
     ),
@@ -169,14 +157,14 @@ def test_index_op_converts(
 FALLBACKS: list[tuple[str, torch.nn.Module, list[torch.Tensor], Any, str]] = [
     (
         "index_bool_mask",
-        Fn(lambda x, m: x[m]),
+        FnModule(lambda x, m: x[m]),
         [r(2, 3), torch.tensor([True, False])],
         aten.index.Tensor,
         "has data-dependent sizes (u",
     ),
     (
         "index_select_0d",
-        Fn(lambda x, i: torch.index_select(x, 0, i) + 1),
+        FnModule(lambda x, i: torch.index_select(x, 0, i) + 1),
         [torch.tensor(2.0), ix(0)],
         aten.index_select.default,
         "self is 0-D",
@@ -191,12 +179,7 @@ def test_index_op_falls_back(
     module: torch.nn.Module, inputs: list[torch.Tensor], op: Any, words: str
 ) -> None:
     """Unsupported arguments keep the node in PyTorch with a reason naming the problem."""
-    compiled = torch_trt.dynamo.compile(module, inputs, runtime="reference", min_block_size=1)
-    hits = [p for p in torch_trt.report(compiled).fallbacks if p.op == op_name(op)]
-    assert hits, f"{op_name(op)} did not fall back"
-    assert hits[0].reason is Reason.UNSUPPORTED_ARGUMENTS
-    assert words in hits[0].detail
-    torch.testing.assert_close(compiled(*inputs), module(*inputs))
+    check_fallback(module, inputs, op=op, detail=words)
 
 
 def _node(
@@ -273,20 +256,6 @@ def test_index_node_refused(build: Callable[[], fx.Node], words: str) -> None:
 
 
 # -- dynamic shapes -----------------------------------------------------------------------------
-class Fn1(Fn):
-    """One named input (``forward(*args)`` would hide the dynamic dims from capture)."""
-
-    def forward(self, x: Any) -> Any:
-        return self.fn(x)
-
-
-class Fn2(Fn):
-    """Two named inputs."""
-
-    def forward(self, x: Any, y: Any) -> Any:
-        return self.fn(x, y)
-
-
 def rng(lo: Sequence[int], opt: Sequence[int], hi: Sequence[int], **kw: Any) -> Input:
     """A ranged input."""
     return Input(min_shape=lo, opt_shape=opt, max_shape=hi, **kw)
@@ -319,7 +288,7 @@ DYNAMIC_CASES: list[tuple[str, torch.nn.Module, list[Input], Sequence[Any], Any]
     ),
     (
         "gather_dynamic",
-        Fn2(lambda x, i: torch.gather(x, 1, i)),
+        FnModule(lambda x, i: torch.gather(x, 1, i)),
         [
             rng((1, 5), (3, 5), (6, 5), dim_names=("b", None)),
             rng((1, 2), (3, 3), (6, 4), dtype=I64, dim_names=("b", None)),
@@ -329,28 +298,28 @@ DYNAMIC_CASES: list[tuple[str, torch.nn.Module, list[Input], Sequence[Any], Any]
     ),
     (
         "index_select_dynamic",
-        Fn2(lambda x, i: torch.index_select(x, 1, i)),
+        FnModule(lambda x, i: torch.index_select(x, 1, i)),
         [rng((1, 4), (3, 4), (5, 4)), rng((1,), (3,), (7,), dtype=I64)],
         [aten.index_select.default],
         None,
     ),
     (
         "index_bert_mask",
-        Fn1(bert_mask),
+        FnModule(bert_mask),
         [rng((1, 2), (3, 5), (4, 9), dtype=I64)],
         [aten.index.Tensor],
         None,
     ),
     (
         "index_negative_dynamic_dim",
-        Fn2(lambda x, i: x[:, i]),
+        FnModule(lambda x, i: x[:, i]),
         [rng((1, 4, 3), (2, 6, 3), (3, 8, 3)), rng((2,), (2,), (2,), dtype=I64)],
         [aten.index.Tensor],
         lambda p: [r(*at(p, (1, 4, 3), (2, 6, 3), (3, 8, 3))), ix(-4, 3)],
     ),
     (
         "index_two_dynamic",
-        Fn2(lambda x, i: x[i, i] * 2),
+        FnModule(lambda x, i: x[i, i] * 2),
         [
             rng((4, 4, 3), (5, 5, 3), (7, 7, 3), dim_names=("n", "n", None)),
             rng((1,), (3,), (6,), dtype=I64),

@@ -3,30 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 import torch
 from torch import nn
 
-import torch_trt
 from torch_trt import Input
-from torch_trt.convert.registry import Reason
-from torch_trt.testing import check_conversion, check_dynamic_conversion
+from torch_trt.testing import (
+    FnModule,
+    check_conversion,
+    check_dynamic_conversion,
+    check_fallback,
+    ranged,
+)
 
 aten = torch.ops.aten
-
-
-class Fn(nn.Module):
-    """Wrap a function of the inputs as a module."""
-
-    def __init__(self, fn: Callable[..., Any]) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *xs: torch.Tensor) -> Any:
-        return self.fn(*xs)
 
 
 def _linear(n_in: int, n_out: int, bias: bool = True) -> nn.Module:
@@ -55,28 +47,28 @@ def _inputs(shapes: list[tuple[int, ...]], dtype: torch.dtype) -> list[torch.Ten
 MM, BMM, ADDMM, LINEAR = aten.mm.default, aten.bmm.default, aten.addmm.default, aten.linear.default
 
 CASES = [
-    Case("mm_2x3_3x4", Fn(torch.mm), [(2, 3), (3, 4)], [MM]),
-    Case("mm_1x7_7x1", Fn(torch.mm), [(1, 7), (7, 1)], [MM]),
-    Case("mm_fp16", Fn(torch.mm), [(4, 8), (8, 5)], [MM], torch.float16),
-    Case("mm_bf16", Fn(torch.mm), [(4, 8), (8, 5)], [MM], torch.bfloat16),
-    Case("bmm_basic", Fn(torch.bmm), [(3, 2, 4), (3, 4, 5)], [BMM]),
-    Case("bmm_fp16", Fn(torch.bmm), [(2, 3, 8), (2, 8, 4)], [BMM], torch.float16),
-    Case("addmm_default", Fn(torch.addmm), [(4,), (2, 3), (3, 4)], [ADDMM]),
+    Case("mm_2x3_3x4", FnModule(torch.mm), [(2, 3), (3, 4)], [MM]),
+    Case("mm_1x7_7x1", FnModule(torch.mm), [(1, 7), (7, 1)], [MM]),
+    Case("mm_fp16", FnModule(torch.mm), [(4, 8), (8, 5)], [MM], torch.float16),
+    Case("mm_bf16", FnModule(torch.mm), [(4, 8), (8, 5)], [MM], torch.bfloat16),
+    Case("bmm_basic", FnModule(torch.bmm), [(3, 2, 4), (3, 4, 5)], [BMM]),
+    Case("bmm_fp16", FnModule(torch.bmm), [(2, 3, 8), (2, 8, 4)], [BMM], torch.float16),
+    Case("addmm_default", FnModule(torch.addmm), [(4,), (2, 3), (3, 4)], [ADDMM]),
     Case(
         "addmm_beta_alpha",
-        Fn(lambda b, x, y: torch.addmm(b, x, y, beta=0.5, alpha=-2.0)),
+        FnModule(lambda b, x, y: torch.addmm(b, x, y, beta=0.5, alpha=-2.0)),
         [(2, 4), (2, 3), (3, 4)],
         [ADDMM],
     ),
     Case(
         "addmm_beta0_ignores_nan",
-        Fn(lambda b, x, y: torch.addmm(b * float("nan"), x, y, beta=0)),
+        FnModule(lambda b, x, y: torch.addmm(b * float("nan"), x, y, beta=0)),
         [(1, 4), (2, 3), (3, 4)],
         [ADDMM],
     ),
     Case(
         "addmm_fp16",
-        Fn(lambda b, x, y: torch.addmm(b, x, y, alpha=3)),
+        FnModule(lambda b, x, y: torch.addmm(b, x, y, alpha=3)),
         [(4,), (2, 8), (8, 4)],
         [ADDMM],
         torch.float16,
@@ -92,14 +84,14 @@ CASES = [
     Case("linear_bf16", _linear(8, 4), [(3, 8)], [LINEAR], torch.bfloat16),
     Case(
         "linear_weight_input",
-        Fn(lambda x, w, b: nn.functional.linear(x, w, b)),
+        FnModule(lambda x, w, b: nn.functional.linear(x, w, b)),
         [(2, 3, 4), (5, 4), (5,)],
         [LINEAR],
     ),
     # torch.matmul lowers to view/expand + mm/bmm; these cases check the mm/bmm inside.
-    Case("matmul_3d_2d_as_mm", Fn(torch.matmul), [(5, 2, 3), (3, 4)], [MM]),
-    Case("matmul_1d_2d_as_mm", Fn(torch.matmul), [(3,), (3, 4)], [MM]),
-    Case("matmul_broadcast_as_bmm", Fn(torch.matmul), [(2, 1, 2, 3), (5, 3, 4)], [BMM]),
+    Case("matmul_3d_2d_as_mm", FnModule(torch.matmul), [(5, 2, 3), (3, 4)], [MM]),
+    Case("matmul_1d_2d_as_mm", FnModule(torch.matmul), [(3,), (3, 4)], [MM]),
+    Case("matmul_broadcast_as_bmm", FnModule(torch.matmul), [(2, 1, 2, 3), (5, 3, 4)], [BMM]),
 ]
 
 
@@ -116,46 +108,32 @@ def _ints(*shapes: tuple[int, ...]) -> list[torch.Tensor]:
 
 
 FALLBACKS = [
-    ("mm_int64", Fn(torch.mm), _ints((2, 3), (3, 4)), "mm", "float32/float16/bfloat16 only"),
-    ("bmm_int64", Fn(torch.bmm), _ints((2, 2, 3), (2, 3, 4)), "bmm", "got torch.int64"),
-    ("addmm_int64", Fn(torch.addmm), _ints((4,), (2, 3), (3, 4)), "addmm", "only, got torch.int64"),
+    ("mm_int64", FnModule(torch.mm), _ints((2, 3), (3, 4)), MM, "float32/float16/bfloat16 only"),
+    ("bmm_int64", FnModule(torch.bmm), _ints((2, 2, 3), (2, 3, 4)), BMM, "got torch.int64"),
+    (
+        "addmm_int64",
+        FnModule(torch.addmm),
+        _ints((4,), (2, 3), (3, 4)),
+        ADDMM,
+        "only, got torch.int64",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("name", "module", "inputs", "node", "reason"), FALLBACKS, ids=lambda v: v)
+def _id(v: Any) -> Any:
+    """The value itself as the id, an op by its short name (``mm``)."""
+    return v._opname if isinstance(v, torch._ops.OpOverload) else v
+
+
+@pytest.mark.parametrize(("name", "module", "inputs", "op", "reason"), FALLBACKS, ids=_id)
 def test_matmul_refusal_has_reason(
-    name: str, module: nn.Module, inputs: list[torch.Tensor], node: str, reason: str
+    name: str, module: nn.Module, inputs: list[torch.Tensor], op: Any, reason: str
 ) -> None:
     """Integer products run in PyTorch, with a report that says TensorRT multiplies floats only."""
-    compiled = torch_trt.dynamo.compile(
-        module.eval(), inputs, runtime="reference", min_block_size=1
-    )
-    placement = torch_trt.report(compiled).placement(node)
-    assert placement.engine is None
-    assert placement.reason == Reason.UNSUPPORTED_ARGUMENTS
-    assert reason in placement.detail
-    torch.testing.assert_close(compiled(*inputs), module(*inputs))
+    check_fallback(module, inputs, op=op, detail=reason)
 
 
 # --- dynamic shapes ---------------------------------------------------------------------------
-
-
-class DynFn(nn.Module):
-    """Like :class:`Fn`, with named parameters: compile keys ranged Inputs by argument name, so a
-    ``*xs`` forward would lose the ranges."""
-
-    def __init__(self, fn: Callable[..., Any]) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, a: torch.Tensor, b: Any = None, c: Any = None) -> Any:
-        return self.fn(*(x for x in (a, b, c) if x is not None))
-
-
-def ranged(*dims: int | tuple[int, int, int], dtype: torch.dtype = torch.float32) -> Input:
-    """An Input whose tuple dims are (min, opt, max) ranges and int dims are static."""
-    pick = [[d if isinstance(d, int) else d[i] for d in dims] for i in range(3)]
-    return Input(min_shape=pick[0], opt_shape=pick[1], max_shape=pick[2], dtype=dtype)
 
 
 BATCH, SEQ = (1, 3, 6), (2, 5, 9)
@@ -163,12 +141,12 @@ DYNAMIC_CASES = [
     ("linear_dyn_batch_seq", _linear(8, 4), [ranged(BATCH, SEQ, 8)], [LINEAR]),
     ("linear_dyn_batch_2d", _linear(8, 4, bias=False), [ranged(BATCH, 8)], [LINEAR]),
     ("linear_dyn_rank4", _linear(8, 4), [ranged(BATCH, 2, SEQ, 8)], [LINEAR]),
-    ("mm_dyn_rows", DynFn(torch.mm), [ranged(BATCH, 3), ranged(3, 4)], [MM]),
-    ("mm_dyn_inner", DynFn(torch.mm), [ranged(2, SEQ), ranged(SEQ, 4)], [MM]),
-    ("bmm_dyn_batch_seq", DynFn(torch.bmm), [ranged(BATCH, SEQ, 4), ranged(BATCH, 4, 3)], [BMM]),
+    ("mm_dyn_rows", FnModule(torch.mm), [ranged(BATCH, 3), ranged(3, 4)], [MM]),
+    ("mm_dyn_inner", FnModule(torch.mm), [ranged(2, SEQ), ranged(SEQ, 4)], [MM]),
+    ("bmm_dyn_batch_seq", FnModule(torch.bmm), [ranged(BATCH, SEQ, 4), ranged(BATCH, 4, 3)], [BMM]),
     (
         "addmm_dyn_rows",
-        DynFn(lambda b, x, w: torch.addmm(b, x, w, beta=0.5, alpha=2.0)),
+        FnModule(lambda b, x, w: torch.addmm(b, x, w, beta=0.5, alpha=2.0)),
         [ranged(4), ranged(BATCH, 3), ranged(3, 4)],
         [ADDMM],
     ),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import pytest
 import torch
@@ -12,25 +11,19 @@ from torch import nn
 
 import torch_trt
 from torch_trt import Input
-from torch_trt.convert.registry import Reason
-from torch_trt.settings import op_name
-from torch_trt.testing import check_conversion, check_dynamic_conversion, rel_error
+from torch_trt.testing import (
+    FnModule,
+    check_conversion,
+    check_dynamic_conversion,
+    check_fallback,
+    ranged,
+    rel_error,
+)
 
 aten = torch.ops.aten
 BN = aten._native_batch_norm_legit_no_training.default
 LN = aten.layer_norm.default
 GN = aten.native_group_norm.default
-
-
-class Fn(nn.Module):
-    """Wrap a function of the inputs as a module."""
-
-    def __init__(self, fn: Any) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *xs: torch.Tensor) -> Any:
-        return self.fn(*xs)
 
 
 @dataclasses.dataclass
@@ -79,7 +72,7 @@ CASES = [
         LN,
     ),
     Case("layer_norm_no_bias", _seeded(nn.LayerNorm(6, bias=False)), [(2, 4, 6)], LN),
-    Case("layer_norm_eps", Fn(lambda x: F.layer_norm(x, (5,), eps=0.1)), [(2, 5)], LN),
+    Case("layer_norm_eps", FnModule(lambda x: F.layer_norm(x, (5,), eps=0.1)), [(2, 5)], LN),
     Case("layer_norm_fp16", _seeded(nn.LayerNorm(16)), [(2, 4, 16)], LN, torch.float16),
     Case("layer_norm_bf16", _seeded(nn.LayerNorm(16)), [(2, 4, 16)], LN, torch.bfloat16),
     Case("group_norm", _seeded(nn.GroupNorm(2, 6)), [(2, 6, 3, 4)], GN),
@@ -104,7 +97,10 @@ def test_normalization_matches_eager(case: Case) -> None:
 FALLBACKS = [
     (
         Case(
-            "batch_norm_weight_input", Fn(lambda x, w: F.batch_norm(x, w, w)), [(2, 3, 4), (3,)], BN
+            "batch_norm_weight_input",
+            FnModule(lambda x, w: F.batch_norm(x, w, w)),
+            [(2, 3, 4), (3,)],
+            BN,
         ),
         "running_mean is not a constant",
     ),
@@ -118,24 +114,7 @@ FALLBACKS = [
 @pytest.mark.parametrize(("case", "reason"), FALLBACKS, ids=[c.id for c, _ in FALLBACKS])
 def test_normalization_refusal_has_reason(case: Case, reason: str) -> None:
     """Refused normalizations run in PyTorch with a report that says why."""
-    module, inputs = case.module.to(case.dtype).eval(), _inputs(case)
-    compiled = torch_trt.dynamo.compile(module, inputs, runtime="reference", min_block_size=1)
-    placed = [p for p in torch_trt.report(compiled).placements if p.op == op_name(case.op)]
-    assert placed and placed[0].engine is None
-    assert placed[0].reason == Reason.UNSUPPORTED_ARGUMENTS
-    assert reason in placed[0].detail
-    torch.testing.assert_close(compiled(*inputs), module(*inputs))
-
-
-class One(nn.Module):
-    """A function of one named input (export gives ``*xs`` inputs no dynamic dims)."""
-
-    def __init__(self, fn: Any) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, x: torch.Tensor) -> Any:
-        return self.fn(x)
+    check_fallback(case.module.to(case.dtype), _inputs(case), op=case.op, detail=reason)
 
 
 @dataclasses.dataclass
@@ -146,51 +125,47 @@ class DynCase:
     op: torch._ops.OpOverload
 
 
-def _ranged(lo: tuple[int, ...], opt: tuple[int, ...], hi: tuple[int, ...]) -> Input:
-    return Input(min_shape=lo, opt_shape=opt, max_shape=hi)
-
-
 DYNAMIC_CASES = [
     DynCase(
         "batch_norm2d_dyn_batch_spatial",
         _seeded(nn.BatchNorm2d(3)),
-        _ranged((1, 3, 4, 5), (2, 3, 6, 6), (4, 3, 8, 7)),
+        ranged((1, 2, 4), 3, (4, 6, 8), (5, 6, 7)),
         BN,
     ),
     DynCase(
         "batch_norm1d_rank2_dyn_batch",
         _seeded(nn.BatchNorm1d(5)),
-        _ranged((1, 5), (3, 5), (8, 5)),
+        ranged((1, 3, 8), 5),
         BN,
     ),
     DynCase(
         "layer_norm_dyn_batch_seq",
         _seeded(nn.LayerNorm(8)),
-        _ranged((1, 2, 8), (2, 5, 8), (4, 9, 8)),
+        ranged((1, 2, 4), (2, 5, 9), 8),
         LN,
     ),
     DynCase(
         "layer_norm_two_dims_dyn_batch",
         _seeded(nn.LayerNorm([4, 6])),
-        _ranged((1, 3, 4, 6), (2, 3, 4, 6), (5, 3, 4, 6)),
+        ranged((1, 2, 5), 3, 4, 6),
         LN,
     ),
     DynCase(
         "group_norm_dyn_batch_spatial",
         _seeded(nn.GroupNorm(2, 6)),
-        _ranged((1, 6, 3, 4), (2, 6, 5, 5), (3, 6, 7, 6)),
+        ranged((1, 2, 3), 6, (3, 5, 7), (4, 5, 6)),
         GN,
     ),
     DynCase(
         "group_norm_rank2_dyn_batch",
         _seeded(nn.GroupNorm(2, 4)),
-        _ranged((2, 4), (3, 4), (5, 4)),
+        ranged((2, 3, 5), 4),
         GN,
     ),
     DynCase(
         "instance_norm2d_dyn_batch_spatial",
         nn.InstanceNorm2d(3),
-        _ranged((1, 3, 4, 4), (2, 3, 5, 6), (3, 3, 7, 7)),
+        ranged((1, 2, 3), 3, (4, 5, 7), (4, 6, 7)),
         aten._native_batch_norm_legit.no_stats,
     ),
 ]
@@ -206,8 +181,8 @@ DYNAMIC_FALLBACKS = [
     (
         DynCase(
             "layer_norm_dyn_normalized_dim",
-            One(lambda x: F.layer_norm(x, x.shape[-1:])),
-            _ranged((2, 3, 4), (2, 3, 6), (2, 3, 8)),
+            FnModule(lambda x: F.layer_norm(x, x.shape[-1:])),
+            ranged(2, 3, (4, 6, 8)),
             LN,
         ),
         "a normalized dim is dynamic",
@@ -220,14 +195,7 @@ DYNAMIC_FALLBACKS = [
 )
 def test_normalization_dynamic_refusal_has_reason(case: DynCase, reason: str) -> None:
     """A normalization the converter cannot take dynamically runs in PyTorch, saying why."""
-    module = case.module.eval()
-    compiled = torch_trt.dynamo.compile(module, [case.spec], runtime="reference", min_block_size=1)
-    placed = [p for p in torch_trt.report(compiled).placements if p.op == op_name(case.op)]
-    assert placed and placed[0].engine is None
-    assert placed[0].reason == Reason.UNSUPPORTED_ARGUMENTS
-    assert reason in placed[0].detail
-    x = torch.randn(case.spec.opt_shape)
-    torch.testing.assert_close(compiled(x), module(x))
+    check_fallback(case.module, [case.spec], op=case.op, detail=reason)
 
 
 def test_native_layer_norm_from_decomposed_program() -> None:

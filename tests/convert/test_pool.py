@@ -14,11 +14,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import torch_trt
 from torch_trt import Input
-from torch_trt.convert.registry import Reason
-from torch_trt.settings import op_name
-from torch_trt.testing import check_conversion, check_dynamic_conversion
+from torch_trt.testing import (
+    FnModule,
+    check_conversion,
+    check_dynamic_conversion,
+    check_fallback,
+    ranged,
+)
 
 aten = torch.ops.aten
 MAX2 = aten.max_pool2d_with_indices.default
@@ -28,17 +31,6 @@ AVG3 = aten.avg_pool3d.default
 ADAPT = aten._adaptive_avg_pool2d.default
 NEAREST = aten.upsample_nearest2d.vec
 BILINEAR = aten.upsample_bilinear2d.vec
-
-
-class Fn(nn.Module):
-    """Wrap a function of the inputs as a module."""
-
-    def __init__(self, fn: Any) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *xs: torch.Tensor) -> Any:
-        return self.fn(*xs)
 
 
 @dataclasses.dataclass
@@ -57,7 +49,7 @@ def _inputs(case: Case) -> list[torch.Tensor]:
 
 def _adaptive(size: tuple[int, int]) -> nn.Module:
     # Called as the ATen op: F.adaptive_avg_pool2d turns (1, 1) into a mean before lowering.
-    return Fn(lambda x: ADAPT(x, list(size)))
+    return FnModule(lambda x: ADAPT(x, list(size)))
 
 
 CASES = [
@@ -118,7 +110,7 @@ CASES = [
 
 
 def _up(**kwargs: Any) -> nn.Module:
-    return Fn(lambda x: F.interpolate(x, **kwargs))
+    return FnModule(lambda x: F.interpolate(x, **kwargs))
 
 
 UPSAMPLE_CASES = [
@@ -128,7 +120,7 @@ UPSAMPLE_CASES = [
     Case("upsample_nearest_scale_int_ratio", _up(scale_factor=(1.5, 3)), [(1, 2, 4, 3)], NEAREST),
     Case(
         "upsample_nearest_default",
-        Fn(lambda x: aten.upsample_nearest2d.default(x, [6, 5])),
+        FnModule(lambda x: aten.upsample_nearest2d.default(x, [6, 5])),
         [(1, 2, 3, 4)],
         aten.upsample_nearest2d.default,
     ),
@@ -213,24 +205,7 @@ FALLBACKS = [
 @pytest.mark.parametrize(("case", "reason"), FALLBACKS, ids=[c.id for c, _ in FALLBACKS])
 def test_pooling_refusal_has_reason(case: Case, reason: str) -> None:
     """Refused poolings run in PyTorch with a report that says why."""
-    module, inputs = case.module.eval(), _inputs(case)
-    compiled = torch_trt.dynamo.compile(module, inputs, runtime="reference", min_block_size=1)
-    placed = [p for p in torch_trt.report(compiled).placements if p.op == op_name(case.op)]
-    assert placed and placed[0].engine is None
-    assert placed[0].reason == Reason.UNSUPPORTED_ARGUMENTS
-    assert reason in placed[0].detail
-    torch.testing.assert_close(compiled(*inputs), module(*inputs))
-
-
-class One(nn.Module):
-    """A function of one named input (export gives ``*xs`` inputs no dynamic dims)."""
-
-    def __init__(self, fn: Any) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, x: torch.Tensor) -> Any:
-        return self.fn(x)
+    check_fallback(case.module, _inputs(case), op=case.op, detail=reason)
 
 
 @dataclasses.dataclass
@@ -241,13 +216,9 @@ class DynCase:
     op: torch._ops.OpOverload
 
 
-def _ranged(lo: tuple[int, ...], opt: tuple[int, ...], hi: tuple[int, ...]) -> Input:
-    return Input(min_shape=lo, opt_shape=opt, max_shape=hi)
-
-
 # Batch only dynamic; batch and spatial dims dynamic.
-_B = _ranged((1, 2, 7, 7), (2, 2, 7, 7), (4, 2, 7, 7))
-_BHW = _ranged((1, 2, 5, 6), (2, 2, 7, 8), (3, 2, 9, 11))
+_B = ranged((1, 2, 4), 2, 7, 7)
+_BHW = ranged((1, 2, 3), 2, (5, 7, 9), (6, 8, 11))
 
 DYNAMIC_CASES = [
     DynCase("max_pool2d_dyn_batch", nn.MaxPool2d(3, 2, 1), _B, MAX2),
@@ -256,7 +227,7 @@ DYNAMIC_CASES = [
     DynCase(
         "max_pool3d_dyn_batch",
         nn.MaxPool3d(2),
-        _ranged((1, 2, 3, 4, 4), (2, 2, 3, 4, 4), (3, 2, 3, 4, 4)),
+        ranged((1, 2, 3), 2, 3, 4, 4),
         MAX3,
     ),
     DynCase("avg_pool2d_dyn_spatial_pad_include", nn.AvgPool2d(3, 2, 1), _BHW, AVG2),
@@ -275,27 +246,29 @@ DYNAMIC_CASES = [
     DynCase(
         "avg_pool3d_dyn_batch",
         nn.AvgPool3d(2, padding=1),
-        _ranged((1, 2, 3, 4, 4), (2, 2, 3, 4, 4), (3, 2, 3, 4, 4)),
+        ranged((1, 2, 3), 2, 3, 4, 4),
         AVG3,
     ),
-    DynCase("adaptive_avg_pool2d_1x1_dyn_spatial", One(lambda x: ADAPT(x, [1, 1])), _BHW, ADAPT),
+    DynCase(
+        "adaptive_avg_pool2d_1x1_dyn_spatial", FnModule(lambda x: ADAPT(x, [1, 1])), _BHW, ADAPT
+    ),
     DynCase("adaptive_avg_pool2d_2x2_dyn_batch", nn.AdaptiveAvgPool2d(2), _B, ADAPT),
     DynCase("adaptive_avg_pool2d_uneven_dyn_batch", nn.AdaptiveAvgPool2d((3, 2)), _B, ADAPT),
     DynCase(
         "upsample_nearest_scale2_dyn_batch",
-        One(lambda x: F.interpolate(x, scale_factor=2)),
+        FnModule(lambda x: F.interpolate(x, scale_factor=2)),
         _B,
         NEAREST,
     ),
     DynCase(
         "upsample_bilinear_size_dyn_spatial",
-        One(lambda x: F.interpolate(x, size=(5, 9), mode="bilinear")),
+        FnModule(lambda x: F.interpolate(x, size=(5, 9), mode="bilinear")),
         _BHW,
         BILINEAR,
     ),
     DynCase(
         "upsample_bilinear_align_corners_dyn_batch",
-        One(lambda x: F.interpolate(x, size=(4, 9), mode="bilinear", align_corners=True)),
+        FnModule(lambda x: F.interpolate(x, size=(4, 9), mode="bilinear", align_corners=True)),
         _B,
         BILINEAR,
     ),
@@ -326,7 +299,7 @@ DYNAMIC_FALLBACKS = [
     (
         DynCase(
             "upsample_nearest_scale2_dyn_spatial",
-            One(lambda x: F.interpolate(x, scale_factor=2)),
+            FnModule(lambda x: F.interpolate(x, scale_factor=2)),
             _BHW,
             NEAREST,
         ),
@@ -340,11 +313,4 @@ DYNAMIC_FALLBACKS = [
 )
 def test_pooling_dynamic_refusal_has_reason(case: DynCase, reason: str) -> None:
     """A pooling or resize the converter cannot take dynamically runs in PyTorch, saying why."""
-    module = case.module.eval()
-    compiled = torch_trt.dynamo.compile(module, [case.spec], runtime="reference", min_block_size=1)
-    placed = [p for p in torch_trt.report(compiled).placements if p.op == op_name(case.op)]
-    assert placed and placed[0].engine is None
-    assert placed[0].reason == Reason.UNSUPPORTED_ARGUMENTS
-    assert reason in placed[0].detail
-    x = torch.randn(case.spec.opt_shape)
-    torch.testing.assert_close(compiled(x), module(x))
+    check_fallback(case.module, [case.spec], op=case.op, detail=reason)

@@ -8,25 +8,17 @@ from typing import Any
 
 import pytest
 import torch
-from torch import nn
 
-import torch_trt
 from torch_trt import Input
-from torch_trt.convert.registry import Reason
-from torch_trt.testing import check_conversion, check_dynamic_conversion
+from torch_trt.testing import (
+    FnModule,
+    check_conversion,
+    check_dynamic_conversion,
+    check_fallback,
+    ranged,
+)
 
 aten = torch.ops.aten
-
-
-class Fn(nn.Module):
-    """Wrap a function of the inputs as a module."""
-
-    def __init__(self, fn: Callable[..., Any]) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *xs: torch.Tensor) -> Any:
-        return self.fn(*xs)
 
 
 @dataclasses.dataclass
@@ -179,53 +171,33 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_reduction_matches_eager(case: Case) -> None:
     """The reduction lands in one engine and the reference runtime matches eager."""
-    check_conversion(Fn(case.fn), case.inputs(), ops=case.ops)
+    check_conversion(FnModule(case.fn), case.inputs(), ops=case.ops)
 
 
 FALLBACKS = [
-    ("var_correction_too_large", lambda x: x.var(1, correction=4), randn(2, 4), "var", "<= 0"),
-    ("var_rank0", lambda x: x.var(), randn(), "var", "1 - 1 <= 0 degrees of freedom"),
+    ("var_correction_too_large", lambda x: x.var(1, correction=4), randn(2, 4), VAR, "<= 0"),
+    ("var_rank0", lambda x: x.var(), randn(), VAR, "1 - 1 <= 0 degrees of freedom"),
 ]
 
 
-@pytest.mark.parametrize(("name", "fn", "inputs", "node", "reason"), FALLBACKS, ids=lambda v: v)
+def _id(v: Any) -> Any:
+    """The value itself as the id, an op by its short name (``var``)."""
+    return v._opname if isinstance(v, torch._ops.OpOverload) else v
+
+
+@pytest.mark.parametrize(("name", "fn", "inputs", "op", "reason"), FALLBACKS, ids=_id)
 def test_reduction_refusal_has_reason(
     name: str,
     fn: Callable[..., Any],
     inputs: Callable[[], list[torch.Tensor]],
-    node: str,
+    op: torch._ops.OpOverload,
     reason: str,
 ) -> None:
     """Refused reductions run in PyTorch with a report that says why."""
-    xs = inputs()
-    module = Fn(fn).eval()
-    compiled = torch_trt.dynamo.compile(module, xs, runtime="reference", min_block_size=1)
-    placement = torch_trt.report(compiled).placement(node)
-    assert placement.engine is None
-    assert placement.reason == Reason.UNSUPPORTED_ARGUMENTS
-    assert reason in placement.detail
-    torch.testing.assert_close(compiled(*xs), module(*xs), equal_nan=True)
+    check_fallback(FnModule(fn), inputs(), op=op, detail=reason)
 
 
 # --- dynamic shapes ---------------------------------------------------------------------------
-
-
-class DynFn(nn.Module):
-    """Like :class:`Fn` with a named parameter: compile keys ranged Inputs by argument name, so a
-    ``*xs`` forward would lose the ranges."""
-
-    def __init__(self, fn: Callable[..., Any]) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, x: torch.Tensor) -> Any:
-        return self.fn(x)
-
-
-def ranged(*dims: int | tuple[int, int, int], dtype: torch.dtype = torch.float32) -> Input:
-    """An Input whose tuple dims are (min, opt, max) ranges and int dims are static."""
-    pick = [[d if isinstance(d, int) else d[i] for d in dims] for i in range(3)]
-    return Input(min_shape=pick[0], opt_shape=pick[1], max_shape=pick[2], dtype=dtype)
 
 
 BATCH, SEQ = (1, 3, 6), (2, 5, 9)
@@ -261,4 +233,4 @@ DYNAMIC_CASES = [
 def test_reduction_dynamic(fn: Callable[..., Any], spec: Input, ops: list[Any]) -> None:
     """With dynamic batch/sequence dims (reduced or kept) the op lands in one engine and matches
     eager at the min, opt and max shapes."""
-    check_dynamic_conversion(DynFn(fn), [spec], ops=ops)
+    check_dynamic_conversion(FnModule(fn), [spec], ops=ops)

@@ -10,21 +10,9 @@ from typing import Any
 import pytest
 import torch
 
-from torch_trt import Input
-from torch_trt.testing import check_dynamic_conversion
+from torch_trt.testing import FnModule, check_dynamic_conversion, ranged
 
-SPEC = Input(min_shape=(1, 3, 4), opt_shape=(3, 6, 4), max_shape=(8, 12, 4))
-
-
-class SizeFn(torch.nn.Module):
-    """A function of one input ``x`` whose sizes feed tensor ops."""
-
-    def __init__(self, fn: Callable[[torch.Tensor], Any]) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, x: torch.Tensor) -> Any:
-        return self.fn(x)
+SPEC = ranged((1, 3, 8), (3, 6, 12), 4)
 
 
 @dataclasses.dataclass
@@ -49,4 +37,4 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_size_arithmetic_in_engine(case: Case) -> None:
     """The size expression is computed in the engine and right at min, opt and max shapes."""
-    check_dynamic_conversion(SizeFn(case.fn), [SPEC], ops=list(case.ops))
+    check_dynamic_conversion(FnModule(case.fn), [SPEC], ops=list(case.ops))
