@@ -86,3 +86,17 @@ def test_remove_noops_drops_asserts_and_aliases() -> None:
     assert aten.detach.default not in targets and aten.alias.default not in targets
     assert not any("assert" in str(t) for t in targets)
     assert torch.equal(gm(x), m(x))
+
+
+def test_fold_constants_leaves_large_broadcasts() -> None:
+    """A constant-only result much larger than its inputs is not stored as a buffer."""
+
+    class M(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x + torch.ones(512, 512) * 2.0
+
+    m = M()
+    x = torch.randn(512, 512)
+    gm = fold_constants(torch.export.export(m, (x,), strict=False).run_decompositions().module())
+    assert not any(name.startswith("_folded_") for name, _ in gm.named_buffers())
+    assert torch.equal(gm(x), m(x))

@@ -93,6 +93,26 @@ def _is_foldable(node: fx.Node, constant: set[fx.Node]) -> bool:
     return all(n in constant for n in node.all_input_nodes)
 
 
+# Folding must not turn a cheap broadcast (zeros(4096, 4096), expand) into a large stored
+# constant: fold only results no bigger than this, or than twice their largest input.
+FOLD_MAX_ELEMENTS = 1 << 16
+
+
+def _small_enough(node: fx.Node) -> bool:
+    val = node.meta.get("val")
+    outs = val if isinstance(val, list | tuple) else [val]
+    out = sum(t.numel() for t in outs if isinstance(t, torch.Tensor))
+    biggest = max(
+        (
+            n.meta["val"].numel()
+            for n in node.all_input_nodes
+            if isinstance(n.meta.get("val"), torch.Tensor)
+        ),
+        default=0,
+    )
+    return out <= max(FOLD_MAX_ELEMENTS, 2 * biggest)
+
+
 def fold_constants(gm: fx.GraphModule) -> fx.GraphModule:
     """Evaluate nodes that depend only on weights and constants; store results as buffers.
 
@@ -105,7 +125,7 @@ def fold_constants(gm: fx.GraphModule) -> fx.GraphModule:
         if node.op == "get_attr":
             values[node] = _fetch(gm, str(node.target))
             constant.add(node)
-        elif _is_foldable(node, constant):
+        elif _is_foldable(node, constant) and _small_enough(node):
             args, kwargs = fx.node.map_arg((node.args, node.kwargs), lambda n: values[n])
             with torch.no_grad():
                 values[node] = node.target(*args, **kwargs)
