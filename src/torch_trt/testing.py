@@ -106,6 +106,28 @@ def _fp64_reference(
     return _flatten(copy.deepcopy(module).double()(*map(_to_fp64, inputs)))
 
 
+def _compare(
+    module: torch.nn.Module,
+    compiled: torch.nn.Module,
+    rep: Report,
+    inputs: Sequence[Any],
+    where: str,
+) -> ConversionCheck:
+    """Run both on ``inputs`` and apply the tolerance policy to every output."""
+    with torch.no_grad():
+        expected = _flatten(module(*inputs))
+        outputs = _flatten(compiled(*inputs))
+        fp64 = _fp64_reference(module, inputs, expected)
+    if len(outputs) != len(expected):
+        raise AssertionError(f"{where}{len(outputs)} outputs, expected {len(expected)}")
+    for i, (g, w, r) in enumerate(zip(outputs, expected, fp64, strict=True)):
+        try:
+            assert_close(g, w, r)
+        except AssertionError as e:
+            raise AssertionError(f"{where}output {i}: {e}") from None
+    return ConversionCheck(compiled, rep, outputs, expected)
+
+
 def _assert_one_engine(rep: Report, ops: Sequence[torch._ops.OpOverload]) -> None:
     if rep.fallbacks:
         lines = [f"{p.node} {p.op}: {p.reason} {p.detail}" for p in rep.fallbacks]
@@ -155,18 +177,7 @@ def check_conversion(
             raise AssertionError(
                 f"{op_name(op)} is not in the engine; engine ops: {sorted(landed)}"
             )
-    with torch.no_grad():
-        expected = _flatten(module(*inputs))
-        outputs = _flatten(compiled(*inputs))
-        fp64 = _fp64_reference(module, inputs, expected)
-    if len(outputs) != len(expected):
-        raise AssertionError(f"{len(outputs)} outputs, expected {len(expected)}")
-    for i, (g, w, r) in enumerate(zip(outputs, expected, fp64, strict=True)):
-        try:
-            assert_close(g, w, r)
-        except AssertionError as e:
-            raise AssertionError(f"output {i}: {e}") from None
-    return ConversionCheck(compiled, rep, outputs, expected)
+    return _compare(module, compiled, rep, inputs, "")
 
 
 def random_inputs(specs: Sequence[Input], point: str) -> list[torch.Tensor]:
@@ -219,18 +230,7 @@ def check_dynamic_conversion(
     result = None
     for point in points:
         inputs = list(make_inputs(point) if make_inputs else random_inputs(specs, point))
-        with torch.no_grad():
-            expected = _flatten(module(*inputs))
-            outputs = _flatten(compiled(*inputs))
-            fp64 = _fp64_reference(module, inputs, expected)
-        if len(outputs) != len(expected):
-            raise AssertionError(f"{point}: {len(outputs)} outputs, expected {len(expected)}")
-        for i, (g, w, r) in enumerate(zip(outputs, expected, fp64, strict=True)):
-            try:
-                assert_close(g, w, r)
-            except AssertionError as e:
-                raise AssertionError(f"{point} shapes, output {i}: {e}") from None
-        result = ConversionCheck(compiled, rep, outputs, expected)
+        result = _compare(module, compiled, rep, inputs, f"{point} shapes, ")
     assert result is not None, "no points to check"
     return result
 
