@@ -109,3 +109,40 @@ def test_outputs_do_not_alias_inputs() -> None:
     x = torch.randn(2)
     _, y = compiled(x)
     assert torch.equal(y, x) and y.data_ptr() != x.data_ptr()
+
+
+class _FakeEngine:
+    """Stands in for a deserialized ICudaEngine (none can be deserialized without a GPU)."""
+
+    def __init__(self, tensors: list[tuple[str, bool, object]]) -> None:
+        self.tensors = tensors
+        self.num_io_tensors = len(tensors)
+
+    def get_tensor_name(self, i: int) -> str:
+        return self.tensors[i][0]
+
+    def get_tensor_mode(self, name: str) -> object:
+        trt = torch_trt._trt.load()
+        is_input = next(t[1] for t in self.tensors if t[0] == name)
+        return trt.TensorIOMode.INPUT if is_input else trt.TensorIOMode.OUTPUT
+
+    def get_tensor_dtype(self, name: str) -> object:
+        return next(t[2] for t in self.tensors if t[0] == name)
+
+
+def test_engine_bindings_must_match_metadata() -> None:
+    """A loaded engine whose tensors differ from its metadata is refused as corrupt."""
+    from torch_trt.runtime.engine import _check_bindings
+
+    trt = torch_trt._trt.load()
+    compiled = torch_trt.dynamo.compile(Small(), [torch.randn(2, 3)], min_block_size=1)
+    meta = parse_metadata(_engine_node(compiled).args[3])
+    good = [("x", True, trt.float32), ("output_0", False, trt.float32)]
+    _check_bindings(meta, _FakeEngine(good))
+    for bad in (
+        [("x", True, trt.float16), ("output_0", False, trt.float32)],
+        [("y", True, trt.float32), ("output_0", False, trt.float32)],
+        [("x", True, trt.float32)],
+    ):
+        with pytest.raises(torch_trt.EngineFormatError, match="does not match its metadata"):
+            _check_bindings(meta, _FakeEngine(bad))

@@ -197,8 +197,31 @@ def _load(meta: EngineMetadata, blob: torch.Tensor) -> _Loaded:
         if engine is None:  # TensorRT logs and returns None rather than raising
             detail = " | ".join(logger.take_errors()) or "no reason given"
             raise RuntimeUnavailableError(f"TensorRT could not load engine {meta.name}: {detail}")
+        _check_bindings(meta, engine)
         loaded = _CACHE[meta.engine_id] = _Loaded(engine)
         return loaded
+
+
+def _check_bindings(meta: EngineMetadata, engine: Any) -> None:
+    """The engine's I/O tensors must be exactly the metadata's, with the same dtypes."""
+    from torch_trt.convert.context import torch_dtype
+
+    trt = _trt.load()
+    found = {}
+    for i in range(engine.num_io_tensors):
+        name = engine.get_tensor_name(i)
+        is_input = engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT
+        found[name] = (
+            "input" if is_input else "output",
+            torch_dtype(engine.get_tensor_dtype(name)),
+        )
+    expected = {b.name: ("input", b.torch_dtype) for b in meta.inputs}
+    expected.update({b.name: ("output", b.torch_dtype) for b in meta.outputs})
+    if found != expected:
+        raise EngineFormatError(
+            f"engine {meta.name} does not match its metadata: the engine has {found}, the "
+            f"metadata says {expected}; the file is corrupt or mixes different engines"
+        )
 
 
 def execute(
