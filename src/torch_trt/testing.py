@@ -166,17 +166,7 @@ def check_conversion(
         module, list(inputs), min_block_size=min_block_size, runtime="reference", **settings
     )
     rep = report(compiled)
-    if rep.fallbacks:
-        lines = [f"{p.node} {p.op}: {p.reason} {p.detail}" for p in rep.fallbacks]
-        raise AssertionError("nodes fell back to PyTorch:\n" + "\n".join(lines))
-    if rep.engines != 1:
-        raise AssertionError(f"expected one engine, got {rep.engines}")
-    landed = {p.op for p in rep.placements if p.engine is not None}
-    for op in ops:
-        if op_name(op) not in landed:
-            raise AssertionError(
-                f"{op_name(op)} is not in the engine; engine ops: {sorted(landed)}"
-            )
+    _assert_one_engine(rep, ops)
     return _compare(module, compiled, rep, inputs, "")
 
 

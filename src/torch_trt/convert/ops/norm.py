@@ -80,7 +80,12 @@ def _fold_batch_norm(
     return ctx.elementwise(y, ctx.constant(shift.reshape(view), dtype), "SUM")
 
 
-@converter(aten._native_batch_norm_legit_no_training.default, check=_check_batch_norm, dynamic=True)
+@converter(
+    aten._native_batch_norm_legit_no_training.default,
+    aten.native_batch_norm.default,
+    check=_check_batch_norm,
+    dynamic=True,
+)
 def convert_batch_norm_no_training(
     ctx: ConversionContext,
     input: Any,
@@ -90,24 +95,10 @@ def convert_batch_norm_no_training(
     running_var: Any,
     momentum: float,
     eps: float,
+    training: bool = False,
 ) -> tuple[Any, None, None]:
-    """Inference batch norm; the (unused, checked) statistics outputs are not produced."""
-    return _fold_batch_norm(ctx, input, weight, bias, running_mean, running_var, eps), None, None
-
-
-@converter(aten.native_batch_norm.default, check=_check_batch_norm, dynamic=True)
-def convert_native_batch_norm(
-    ctx: ConversionContext,
-    input: Any,
-    weight: Any,
-    bias: Any,
-    running_mean: Any,
-    running_var: Any,
-    training: bool,
-    momentum: float,
-    eps: float,
-) -> tuple[Any, None, None]:
-    """``native_batch_norm`` with ``training=False`` (checked): as the inference form."""
+    """Inference batch norm (``native_batch_norm`` carries ``training``, checked False); the
+    unused, checked statistics outputs are not produced."""
     return _fold_batch_norm(ctx, input, weight, bias, running_mean, running_var, eps), None, None
 
 
