@@ -82,7 +82,7 @@ def build_engine(
     profile = _add_profile(network, config, shapes or {})
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, settings.workspace_size)
     config.builder_optimization_level = settings.optimization_level
-    monitor = None
+    monitor = None  # kept referenced until the build returns: TensorRT calls into it
     if settings.progress is not None:
         monitor = _progress_monitor(settings)
         config.progress_monitor = monitor
@@ -91,5 +91,4 @@ def build_engine(
     if blob is None:
         detail = " | ".join(errors) or "TensorRT gave no reason"
         raise EngineBuildError(f"TensorRT could not build engine {name}: {detail}")
-    del monitor
     return bytes(memoryview(blob)), profile

@@ -21,7 +21,7 @@ from torch_trt.dynamo.capture import capture, input_specs
 from torch_trt.dynamo.lower import lower
 from torch_trt.dynamo.partition import Partition, partition
 from torch_trt.dynamo.shapes import ShapeRanges, shape_ranges
-from torch_trt.errors import ConversionError, EngineBuildError, TorchTRTError
+from torch_trt.errors import ConversionError, EngineBuildError
 from torch_trt.inputs import Input
 from torch_trt.report import REPORT_KEY, EngineInfo, Report
 from torch_trt.runtime.guard import install_guard
@@ -141,8 +141,6 @@ def _convert_and_build(
                 part.placements[n].reason = reason
                 part.placements[n].detail = str(e)
         return
-    except TorchTRTError:
-        raise
     with rep.stage("assemble"):
         region = BuiltRegion(name, network, engine, reference, profile)
         splice_engine(part.gm, region, s.runtime)
