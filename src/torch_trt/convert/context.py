@@ -59,6 +59,8 @@ class ConversionContext:
         self.node: fx.Node | None = None
         # TensorRT holds Weights by reference until the build: keep the arrays alive.
         self._keepalive: list[Any] = []
+        # One constant layer per torch tensor, however many layers use it.
+        self._tensor_constants: dict[int, tuple[torch.Tensor, Any]] = {}
 
     # -- metadata ------------------------------------------------------------------------
     @property
@@ -94,6 +96,18 @@ class ConversionContext:
         self._keepalive.append(arr)
         layer = self.net.add_constant(shape, self.trt.Weights(arr))
         return layer.get_output(0)
+
+    def tensor_constant(self, value: torch.Tensor) -> Any:
+        """A parameter, buffer or folded constant as an ITensor of its own dtype, made once per
+        tensor (every torch tensor a converter would see goes through here)."""
+        hit = self._tensor_constants.get(id(value))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        if value.dtype not in _TORCH_TO_TRT_NAME:
+            raise self.fail(f"a constant of dtype {value.dtype} has no TensorRT dtype")
+        t = self.constant(value, value.dtype)
+        self._tensor_constants[id(value)] = (value, t)
+        return t
 
     def weights(self, value: torch.Tensor, dtype: torch.dtype) -> Any:
         """``trt.Weights`` for a kernel or bias, kept alive until the build."""

@@ -86,7 +86,20 @@ class _NetworkInterpreter(fx.Interpreter):
         conv = registry.lookup(target)
         if conv is None:
             raise self.ctx.fail(f"no converter for {op_name(target)}")
-        return conv.fn(self.ctx, **registry.bind_args(target, args, kwargs))
+        bound = registry.bind_args(target, args, kwargs)
+        for name, value in bound.items():
+            if name not in conv.host_args:
+                bound[name] = self._as_itensors(value)
+        return conv.fn(self.ctx, **bound)
+
+    def _as_itensors(self, value: Any) -> Any:
+        """Torch tensors (parameters, buffers, folded constants) as TensorRT constants, also
+        inside lists: converters see ITensors only, except their declared host arguments."""
+        if isinstance(value, torch.Tensor):
+            return self.ctx.tensor_constant(value)
+        if isinstance(value, list | tuple):
+            return type(value)(self._as_itensors(v) for v in value)
+        return value
 
     def output(self, target: Any, args: Any, kwargs: Any) -> Any:
         outs = args[0]

@@ -61,6 +61,7 @@ class Converter:
     fn: ConverterFn
     check: Check | None
     dynamic: bool = False
+    host_args: frozenset[str] = frozenset()
 
 
 # Python-level ops torch.export emits for SymInt arithmetic; their converters take positional
@@ -82,7 +83,10 @@ _REGISTRY: dict[Any, Converter] = {}
 
 
 def converter(
-    *targets: Any, check: Check | None = None, dynamic: bool = False
+    *targets: Any,
+    check: Check | None = None,
+    dynamic: bool = False,
+    host_args: Iterable[str] = (),
 ) -> Callable[[ConverterFn], ConverterFn]:
     """Register the decorated function as the converter of each op in ``targets``.
 
@@ -90,7 +94,11 @@ def converter(
         targets: ATen ``OpOverload``s (or members of :data:`SYM_OPS`).
         check: ``node -> None | reason``, reading only node metadata.
         dynamic: the converter handles symbolic dimensions.
+        host_args: arguments the converter takes as ``torch.Tensor`` when they are constants
+            (a kernel it turns into ``trt.Weights``, statistics it folds on the host). Every other
+            tensor argument, constants included, arrives as an ITensor.
     """
+    host = frozenset(host_args)
     if not targets:
         raise TypeError("converter() needs at least one ATen OpOverload")
 
@@ -104,7 +112,7 @@ def converter(
                     f"converter for {op_name(target)} registered twice "
                     f"({prev.__module__}.{prev.__qualname__} and {fn.__module__}.{fn.__qualname__})"
                 )
-            _REGISTRY[target] = Converter(target, fn, check, dynamic)
+            _REGISTRY[target] = Converter(target, fn, check, dynamic, host)
         return fn
 
     return wrap

@@ -80,6 +80,27 @@ def remove_noops(gm: fx.GraphModule) -> fx.GraphModule:
     return gm
 
 
+def mutated_attrs(gm: fx.GraphModule) -> set[str]:
+    """Targets of the ``get_attr`` nodes (buffers, parameters) that the program writes to.
+
+    torch.export turns an in-place update of a buffer into a functional computation plus an
+    ``aten.copy_(buffer, new_value)`` at the end of the unlifted graph; any other op with a
+    mutable schema argument counts too. Such attributes are state, never constants.
+    """
+    mutated: set[str] = set()
+    for node in gm.graph.nodes:
+        if node.op != "call_function" or not isinstance(node.target, torch._ops.OpOverload):
+            continue
+        schema = node.target._schema
+        for i, arg in enumerate(schema.arguments):
+            if arg.alias_info is None or not arg.alias_info.is_write:
+                continue
+            value = node.args[i] if i < len(node.args) else node.kwargs.get(arg.name)
+            if isinstance(value, fx.Node) and value.op == "get_attr":
+                mutated.add(str(value.target))
+    return mutated
+
+
 def _is_foldable(node: fx.Node, constant: set[fx.Node]) -> bool:
     if node.op != "call_function":
         return False
@@ -118,11 +139,15 @@ def fold_constants(gm: fx.GraphModule) -> fx.GraphModule:
 
     Before: ``w = get_attr(weight); wt = aten.permute(w, [1, 0]); y = aten.mm(x, wt)``
     After:  ``wt = get_attr(_folded_0); y = aten.mm(x, wt)``
+
+    Attributes the program mutates (:func:`mutated_attrs`) are state: neither they nor anything
+    computed from them is folded.
     """
     values: dict[fx.Node, Any] = {}
     constant: set[fx.Node] = set()
+    state = mutated_attrs(gm)
     for node in gm.graph.nodes:
-        if node.op == "get_attr":
+        if node.op == "get_attr" and str(node.target) not in state:
             values[node] = _fetch(gm, str(node.target))
             constant.add(node)
         elif _is_foldable(node, constant) and _small_enough(node):

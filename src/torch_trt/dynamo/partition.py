@@ -19,6 +19,7 @@ from torch.fx.passes.utils.fuser_utils import fuse_by_partitions
 
 from torch_trt.convert import registry
 from torch_trt.convert.registry import Reason
+from torch_trt.dynamo.lower import mutated_attrs
 from torch_trt.errors import UnsupportedOperatorError
 from torch_trt.report import NodePlacement
 from torch_trt.settings import CompileSettings, op_name
@@ -119,11 +120,12 @@ def _verdicts(gm: fx.GraphModule, settings: CompileSettings) -> dict[fx.Node, re
     return verdicts
 
 
-def _own_get_attrs(gm: fx.GraphModule, nodes: set[fx.Node]) -> None:
-    """Give the region its own ``get_attr`` nodes so weights stay constants inside it."""
+def _own_get_attrs(gm: fx.GraphModule, nodes: set[fx.Node], state: set[str]) -> None:
+    """Give the region its own ``get_attr`` nodes so weights stay constants inside it; mutated
+    attributes (``state``) stay outside and enter the engine as inputs, read at each call."""
     for node in list(nodes):
         for inp in node.all_input_nodes:
-            if inp.op != "get_attr" or inp in nodes:
+            if inp.op != "get_attr" or inp in nodes or str(inp.target) in state:
                 continue
             if all(u in nodes for u in inp.users):
                 nodes.add(inp)
@@ -162,8 +164,9 @@ def partition(gm: fx.GraphModule, settings: CompileSettings) -> Partition:
             continue
         regions.append(nodes)
     names: list[str] = []
+    state = mutated_attrs(gm)
     for k, nodes in enumerate(regions):
-        _own_get_attrs(gm, nodes)
+        _own_get_attrs(gm, nodes, state)
         for n in nodes:
             if _is_compute(n):
                 placements[n.name].engine = f"{PREFIX}{k}"

@@ -40,7 +40,34 @@ def _reference_run(
         )
     assert isinstance(prog, ReferenceProgram)
     _engine.check_inputs(meta, inputs)
-    return list(prog.run(inputs))
+    outs = list(prog.run(inputs))
+    # An output may be a program constant (or a view of one): never hand out the program's own
+    # memory, or a caller's in-place edit would change every later call.
+    constants = [
+        r.attrs["weights"]
+        for r in prog.layers
+        if r.type == "CONSTANT" and isinstance(r.attrs.get("weights"), torch.Tensor)
+    ]
+    return independent(outs, constants)
+
+
+def _storage_key(t: torch.Tensor) -> tuple[str, int]:
+    return (str(t.device), t.untyped_storage().data_ptr())
+
+
+def independent(outs: list[torch.Tensor], taken: list[torch.Tensor]) -> list[torch.Tensor]:
+    """``outs`` with every output that shares memory with a tensor of ``taken`` or with an
+    earlier output replaced by a copy (the custom-op contract: outputs alias nothing)."""
+    seen = {_storage_key(t) for t in taken}
+    result = []
+    for o in outs:
+        key = _storage_key(o)
+        if key in seen or key[1] == 0:  # data_ptr 0: an empty storage, cheap to copy
+            o = o.clone()
+            key = _storage_key(o)
+        seen.add(key)
+        result.append(o)
+    return result
 
 
 @torch.library.custom_op("torch_trt::execute_engine", mutates_args=())
@@ -60,9 +87,8 @@ def execute_engine(
         outs = _reference_run(meta, reference, inputs)
     else:
         outs = _engine.execute(meta, engine, inputs)
-    # Outputs must not alias inputs (custom op contract).
-    ids = {t.untyped_storage().data_ptr() for t in inputs}
-    return [o.clone() if o.untyped_storage().data_ptr() in ids else o for o in outs]
+    # Outputs must alias neither the inputs nor each other (custom-op contract).
+    return independent(outs, [*inputs, engine, *([] if reference is None else [reference])])
 
 
 @functools.lru_cache(maxsize=1024)

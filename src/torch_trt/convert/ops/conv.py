@@ -79,7 +79,12 @@ def _as_2d(ctx: ConversionContext, weight: Any, params: list[list[int]]) -> Any:
     return ctx.reshape(weight, shape)
 
 
-@converter(aten.convolution.default, check=_check_convolution, dynamic=True)
+@converter(
+    aten.convolution.default,
+    check=_check_convolution,
+    dynamic=True,
+    host_args=("weight", "bias"),
+)
 def convert_convolution(
     ctx: ConversionContext,
     input: Any,

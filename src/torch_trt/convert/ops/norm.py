@@ -62,6 +62,10 @@ def _check_batch_norm(node: fx.Node) -> str | None:
     return _check_common(node, 2)
 
 
+# Batch-norm parameters are folded into one scale and shift on the host (in fp64).
+_BN_HOST = ("weight", "bias", "running_mean", "running_var")
+
+
 def _fold_batch_norm(
     ctx: ConversionContext, x: Any, weight: Any, bias: Any, mean: Any, var: Any, eps: float
 ) -> Any:
@@ -85,6 +89,7 @@ def _fold_batch_norm(
     aten.native_batch_norm.default,
     check=_check_batch_norm,
     dynamic=True,
+    host_args=_BN_HOST,
 )
 def convert_batch_norm_no_training(
     ctx: ConversionContext,
@@ -102,7 +107,7 @@ def convert_batch_norm_no_training(
     return _fold_batch_norm(ctx, input, weight, bias, running_mean, running_var, eps), None, None
 
 
-@converter(aten.batch_norm.default, check=_check_batch_norm, dynamic=True)
+@converter(aten.batch_norm.default, check=_check_batch_norm, dynamic=True, host_args=_BN_HOST)
 def convert_batch_norm(
     ctx: ConversionContext,
     input: Any,
