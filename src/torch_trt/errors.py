@@ -5,6 +5,23 @@ Every failure a user can cause says what happened, where, and what to do next.
 
 from __future__ import annotations
 
+import re
+
+# Messages from torch and pybind can embed a tensor's repr ("Invoked with: tensor([...])",
+# "Parameter containing: ..."): a user-facing message shows shapes and dtypes, never contents.
+_TENSOR_REPR = re.compile(r"(Parameter containing:|tensor\(|Invoked with:)")
+MAX_DETAIL = 400
+
+
+def redact(text: str) -> str:
+    """``text`` cut before any tensor contents and to at most :data:`MAX_DETAIL` characters."""
+    match = _TENSOR_REPR.search(text)
+    if match is not None:
+        text = text[: match.start()].rstrip() + " <tensor contents omitted>"
+    if len(text) > MAX_DETAIL:
+        text = text[:MAX_DETAIL].rstrip() + " ..."
+    return text
+
 
 class TorchTRTError(Exception):
     """Base class of every error torch-trt raises on purpose."""
@@ -23,7 +40,15 @@ class UnsupportedOperatorError(TorchTRTError):
 
 
 class ConversionError(TorchTRTError):
-    """A converter failed to express a node as TensorRT layers."""
+    """A converter failed to express a node as TensorRT layers.
+
+    Attributes:
+        node: the name of the fx node that failed, when known.
+    """
+
+    def __init__(self, message: str, node: str | None = None) -> None:
+        super().__init__(message)
+        self.node = node
 
 
 class EngineBuildError(TorchTRTError):

@@ -83,9 +83,10 @@ def test_compile_rejects_non_modules() -> None:
 
 
 def test_bad_inputs_type() -> None:
-    """Inputs that are neither tensors nor Input specs are refused by position."""
-    with pytest.raises(TypeError, match=r"inputs\[0\] must be a torch.Tensor or torch_trt.Input"):
-        torch_trt.dynamo.compile(torch.nn.ReLU(), ["x"])
+    """An input of a type compile cannot trace with is refused, naming where it is."""
+    match = r"unsupported input type: inputs\[0\]\[1\] is a"
+    with pytest.raises(torch_trt.CaptureError, match=match):
+        torch_trt.dynamo.compile(torch.nn.ReLU(), [[torch.randn(2), object()]])
 
 
 def test_exported_program_and_graph_module_inputs() -> None:

@@ -16,7 +16,8 @@ import torch
 from torch import fx
 
 from torch_trt import _trt
-from torch_trt.errors import ConversionError
+from torch_trt.errors import ConversionError, redact
+from torch_trt.settings import op_name
 
 _TORCH_TO_TRT_NAME = {
     torch.float32: "FLOAT",
@@ -229,8 +230,10 @@ class ConversionContext:
 
     def fail(self, message: str) -> ConversionError:
         """A ConversionError naming the current node."""
-        where = f"{self.node.name} ({self.node.target})" if self.node is not None else "network"
-        return ConversionError(f"{where}: {message}")
+        if self.node is None:
+            return ConversionError(f"network: {redact(message)}")
+        where = f"{self.node.name} ({op_name(self.node.target)})"
+        return ConversionError(f"{where}: {redact(message)}", node=self.node.name)
 
 
 def normalize_dim(dim: int, rank: int) -> int:

@@ -50,7 +50,9 @@ class _NetworkInterpreter(fx.Interpreter):
         first = self.ctx.net.num_layers
         try:
             result = super().run_node(n)
-        except ConversionError:
+        except ConversionError as e:
+            if e.node is None:  # raised by a helper that does not know the node
+                raise self.ctx.fail(str(e)) from e
             raise
         except Exception as e:  # a converter bug or TensorRT refusal: name the node
             raise self.ctx.fail(f"{type(e).__name__}: {e}") from e

@@ -1,70 +1,87 @@
 """Capture stage: whatever the user hands us becomes an ``ExportedProgram``.
 
-Dynamic :class:`Input` ranges become ``torch.export`` dynamic dims: a named dim (``dim_names``)
-is one ``Dim`` shared by every input that uses the name; an unnamed one is ``Dim.AUTO`` with the
-range, so torch.export finds equal dims (a shared batch) by itself.
+Inputs may be any pytree (lists, tuples, dicts) of tensors, :class:`Input` specs and Python
+constants, as the model's ``forward`` takes them. Dynamic :class:`Input` ranges become
+``torch.export`` dynamic dims: a named dim (``dim_names``) is one ``Dim`` shared by every input
+that uses the name; an unnamed one is ``Dim.AUTO`` with the range, so torch.export finds equal
+dims (a shared batch) by itself.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
+import torch.utils._pytree as pytree
 from torch.export import Dim
+from torch.fx._pytree import tree_flatten_spec
 
-from torch_trt.errors import CaptureError
+from torch_trt.errors import CaptureError, redact
 from torch_trt.inputs import Input
 
 log = logging.getLogger("torch_trt")
 
+# Leaves a compile input may hold besides tensors and Input specs: torch.export specializes on
+# them (they are compiled in as constants).
+CONSTANT_LEAVES = (int, float, bool, str, type(None))
 
-def _example(where: str, x: Any) -> Any:
+
+def _example(path: str, x: Any) -> Any:
     if isinstance(x, Input):
         return x.example()
-    if isinstance(x, torch.Tensor | int | float | bool) or x is None:
+    if isinstance(x, (torch.Tensor, *CONSTANT_LEAVES)):
         return x
-    raise TypeError(f"{where} must be a torch.Tensor or torch_trt.Input, got {type(x)}")
+    raise CaptureError(
+        f"unsupported input type: {path} is a {type(x).__name__}; compile takes tensors, "
+        "torch_trt.Input specs, Python scalars, strings and None, in lists, tuples and dicts"
+    )
+
+
+def _map_leaves(where: str, value: Any) -> Any:
+    leaves, spec = pytree.tree_flatten_with_path(value)
+    out = [_example(where + pytree.keystr(path), x) for path, x in leaves]
+    return pytree.tree_unflatten(out, spec)
 
 
 def example_inputs(inputs: Sequence[Any]) -> tuple[Any, ...]:
-    """Tensors to trace with: ``Input`` specs become example tensors, tensors pass through."""
-    return tuple(_example(f"inputs[{i}]", x) for i, x in enumerate(inputs))
+    """Values to trace with: ``Input`` specs become example tensors, the rest passes through."""
+    return tuple(_map_leaves(f"inputs[{i}]", x) for i, x in enumerate(inputs))
 
 
 def example_kwargs(kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
     """Keyword example inputs, as :func:`example_inputs`."""
-    return {k: _example(f"kwarg_inputs[{k!r}]", v) for k, v in (kwargs or {}).items()}
+    return {k: _map_leaves(f"kwarg_inputs[{k!r}]", v) for k, v in (kwargs or {}).items()}
+
+
+def _spec_of(x: Any) -> Input | None:
+    if isinstance(x, Input):
+        return x
+    if isinstance(x, torch.Tensor):
+        return Input.from_tensor(x)
+    return None
 
 
 def input_specs(
-    model: torch.nn.Module, inputs: Sequence[Any], kwargs: Mapping[str, Any] | None
+    ep: torch.export.ExportedProgram,
+    placeholders: Sequence[str],
+    inputs: Sequence[Any],
+    kwargs: Mapping[str, Any] | None,
 ) -> dict[str, Input | None]:
-    """Every given argument, keyed by its forward() name: an :class:`Input` for tensors and
-    specs, ``None`` for other values."""
-    signature = inspect.signature(model.forward)
-    var_positional = {p.name for p in signature.parameters.values() if p.kind is p.VAR_POSITIONAL}
+    """Every user input, keyed by its placeholder target: an :class:`Input` for tensors and
+    specs, ``None`` for constants. Inputs are matched to placeholders the way the compiled module
+    flattens its arguments (the program's input tree spec); when they do not fit that tree (an
+    ExportedProgram given flat specs), in order."""
     try:
-        bound = signature.bind(*inputs, **dict(kwargs or {}))
-    except TypeError:  # export reports signature problems better; name inputs by position
-        named: dict[str, Any] = {f"arg{i}": x for i, x in enumerate(inputs)}
-        named.update(kwargs or {})
-    else:
-        named = dict(bound.arguments)
-    specs: dict[str, Input | None] = {}
-    for name, x in named.items():
-        # *args arrive as one tuple; export names their placeholders <name>_<i>.
-        items = {f"{name}_{i}": v for i, v in enumerate(x)} if name in var_positional else {name: x}
-        for key, value in items.items():
-            if isinstance(value, Input):
-                specs[key] = value
-            elif isinstance(value, torch.Tensor):
-                specs[key] = Input.from_tensor(value)
-            else:
-                specs[key] = None
-    return specs
+        leaves = tree_flatten_spec((tuple(inputs), dict(kwargs or {})), ep.call_spec.in_spec)
+    except Exception:  # not the program's structure: flat, in placeholder order
+        leaves = pytree.tree_leaves((tuple(inputs), dict(kwargs or {})))
+    return {
+        name: _spec_of(x) for name, x in zip(placeholders, leaves, strict=False) if x is not None
+    }
 
 
 def _dims_for(
@@ -92,20 +109,58 @@ def _dynamic_shapes(
     model: torch.nn.Module, inputs: Sequence[Any], kwargs: Mapping[str, Any] | None
 ) -> dict[str, Any] | None:
     """torch.export's ``dynamic_shapes``, shaped like forward()'s bound arguments."""
-    specs = input_specs(model, inputs, kwargs)
-    if not any(s is not None and s.is_dynamic for s in specs.values()):
+    given = pytree.tree_leaves((tuple(inputs), dict(kwargs or {})))
+    if not any(isinstance(x, Input) and x.is_dynamic for x in given):
         return None
     named: dict[str, tuple[Any, tuple[int, int]]] = {}
-    flat = {k: None if s is None else _dims_for(k, s, named) for k, s in specs.items()}
-    signature = inspect.signature(model.forward)
-    bound = signature.bind(*inputs, **dict(kwargs or {}))
-    out: dict[str, Any] = {}
-    for name, value in bound.arguments.items():
-        if signature.parameters[name].kind is inspect.Parameter.VAR_POSITIONAL:
-            out[name] = tuple(flat.get(f"{name}_{i}") for i in range(len(value)))
-        else:
-            out[name] = flat.get(name)
-    return out
+    bound = inspect.signature(model.forward).bind(*inputs, **dict(kwargs or {}))
+
+    def dims(path: Any, x: Any) -> Any:
+        where = pytree.keystr(path)
+        return _dims_for(where, x, named) if isinstance(x, Input) and x.is_dynamic else None
+
+    return {name: pytree.tree_map_with_path(dims, value) for name, value in bound.arguments.items()}
+
+
+# Loggers torch writes fake-tensor and symbolic-shape chatter to while an export fails.
+_NOISY = ("torch._subclasses.fake_tensor", "torch.fx.experimental.symbolic_shapes", "torch.export")
+
+
+@contextlib.contextmanager
+def _quiet_torch() -> Iterator[None]:
+    loggers = [logging.getLogger(name) for name in _NOISY]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+def _remedy(e: Exception) -> str:
+    """One line naming the remedy for the common capture failures."""
+    text = f"{type(e).__name__}: {e}"
+    if "Cache" in text and ("output" in text.lower() or "pytree" in text.lower()):
+        return (
+            "the model returns a Hugging Face cache object: call it with use_cache=False "
+            "(kwarg_inputs={'use_cache': False}) or use torch_trt.llm for decoding with a cache"
+        )
+    if any(k in text for k in ("data-dependent", "data dependent", "GuardOnDataDependent")):
+        return (
+            "forward() branches on tensor data in Python: rewrite the branch with torch.cond, or "
+            "compile with ir='torch_compile', which splits the graph at such branches"
+        )
+    if "not supported" in text and ("type" in text or "pytree" in text.lower()):
+        return (
+            "an input or output type torch.export cannot flatten: pass tensors, Python scalars "
+            "and lists/tuples/dicts of them, or register the type with torch.utils._pytree"
+        )
+    return (
+        "check that the example inputs match forward()'s signature; data-dependent control flow "
+        "needs torch.cond, and untraceable code can be moved out of forward()"
+    )
 
 
 def capture(
@@ -117,18 +172,15 @@ def capture(
 
     Args:
         model: the model.
-        inputs: positional example tensors or :class:`Input` specs.
-        kwargs: keyword example tensors or specs.
+        inputs: positional example values: tensors, :class:`Input` specs, constants, or
+            lists/tuples/dicts of them.
+        kwargs: keyword example values, likewise.
 
     Raises:
-        CaptureError: export failed; the message keeps torch's reason and says what to try.
+        CaptureError: export failed; the first line names the remedy, torch's reason follows.
     """
     if isinstance(model, torch.export.ExportedProgram):
         return model
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError(
-            f"compile expects an nn.Module, fx.GraphModule or ExportedProgram, got {type(model)}"
-        )
     if model.training:
         log.warning(
             "torch-trt: %s is in training mode; compiling it as is (call model.eval() for "
@@ -138,10 +190,11 @@ def capture(
     args, kw = example_inputs(inputs), example_kwargs(kwargs)
     dynamic = _dynamic_shapes(model, inputs, kwargs)
     try:
-        return torch.export.export(model, args, kw, dynamic_shapes=dynamic, strict=False)
+        with _quiet_torch():
+            return torch.export.export(model, args, kw, dynamic_shapes=dynamic, strict=False)
     except Exception as e:
+        reason = str(e) if len(str(e)) < 4000 and "tensor(" not in str(e) else redact(str(e))
         raise CaptureError(
-            f"torch.export could not capture {type(model).__name__}: {type(e).__name__}: {e}\n"
-            "hint: check that the example inputs match forward()'s signature; data-dependent "
-            "control flow needs torch.cond, and untraceable code can be moved out of forward()."
+            f"torch.export could not capture {type(model).__name__}. hint: {_remedy(e)}\n"
+            f"torch's reason: {type(e).__name__}: {reason}"
         ) from e

@@ -5,6 +5,7 @@ capture -> lower -> partition -> convert -> build -> assemble
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -14,17 +15,18 @@ from torch import fx
 
 from torch_trt.build import build_engine
 from torch_trt.convert import ops as _ops  # noqa: F401  (registers the converters)
-from torch_trt.convert.interpreter import convert_module
+from torch_trt.convert.interpreter import Network, convert_module
 from torch_trt.convert.registry import Reason
 from torch_trt.dynamo.assemble import BuiltRegion, region_io, splice_engine
 from torch_trt.dynamo.capture import capture, input_specs
-from torch_trt.dynamo.lower import lower
+from torch_trt.dynamo.lower import lower, mutated_attrs
 from torch_trt.dynamo.partition import Partition, partition
 from torch_trt.dynamo.shapes import ShapeRanges, shape_ranges
 from torch_trt.errors import ConversionError, EngineBuildError
 from torch_trt.inputs import Input
 from torch_trt.report import REPORT_KEY, EngineInfo, Report
 from torch_trt.runtime.guard import install_guard
+from torch_trt.runtime.module import CallSignature, CompiledModule, make_compiled_module
 from torch_trt.settings import CompileSettings
 
 log = logging.getLogger("torch_trt")
@@ -32,23 +34,25 @@ log = logging.getLogger("torch_trt")
 
 def compile(
     model: torch.nn.Module | torch.export.ExportedProgram,
-    inputs: Sequence[Any] = (),
+    inputs: Sequence[Any] | torch.Tensor | Input = (),
     *,
     kwarg_inputs: Mapping[str, Any] | None = None,
     **settings: Any,
-) -> fx.GraphModule:
+) -> CompiledModule:
     """Compile ``model`` ahead of time into a module whose TensorRT regions are engines.
 
     Args:
         model: an ``nn.Module``, ``fx.GraphModule`` or ``torch.export.ExportedProgram``.
-        inputs: example tensors or :class:`torch_trt.Input` specs, positionally.
-        kwarg_inputs: example keyword inputs.
+        inputs: example values for forward()'s positional arguments: tensors,
+            :class:`torch_trt.Input` specs, Python constants, or lists/tuples/dicts of them. A
+            single tensor or ``Input`` is one input.
+        kwarg_inputs: example values for keyword arguments, likewise.
         **settings: options of :class:`torch_trt.CompileSettings` (``min_block_size``,
             ``torch_executed_ops``, ``require_full_compilation``, ``runtime``, ...).
 
     Returns:
-        An ``fx.GraphModule`` called like the model; ``torch_trt.report(result)`` tells what
-        became TensorRT.
+        A :class:`~torch_trt.runtime.module.CompiledModule` (an ``fx.GraphModule``) called like
+        the model; ``torch_trt.report(result)`` tells what became TensorRT.
 
     Example:
         >>> model = torchvision.models.resnet18().eval()
@@ -57,46 +61,77 @@ def compile(
         >>> print(torch_trt.report(trt_model))
     """
     s = CompileSettings.from_kwargs(**settings)
+    inputs = _check_model_and_inputs(model, inputs)
     rep = Report()
     with rep.stage("capture"):
         ep = capture(model, inputs, kwarg_inputs)
     with rep.stage("lower"):
         gm = lower(ep)
-        specs = _specs(model, gm, inputs, kwarg_inputs)
+        names = [str(n.target) for n in gm.graph.nodes if n.op == "placeholder"]
+        specs = input_specs(ep, names, inputs, kwarg_inputs)
         ranges = shape_ranges(gm, specs)
-        gm = install_guard(gm, specs)
+        gm = install_guard(gm, specs, constants=_constants(names, specs, ep, inputs, kwarg_inputs))
     _keep_graph(rep, s, "lower", gm)
     with rep.stage("partition"):
-        part = partition(gm, s)
+        part, networks = _partition_and_convert(gm, s, rep)
     _keep_graph(rep, s, "partition", part.gm)
-    for name in part.regions:
-        _convert_and_build(part, name, s, rep, ranges)
+    for name, network in networks.items():
+        _build_and_splice(part, name, network, s, rep, ranges)
+    rep.placements = list(part.placements.values())
     with rep.stage("assemble"):
         part.gm.graph.lint()
         part.gm.recompile()
-    rep.placements = list(part.placements.values())
-    part.gm.meta[REPORT_KEY] = rep
+        call = None
+        if isinstance(model, torch.nn.Module):
+            call = CallSignature.record(model, tuple(inputs), dict(kwarg_inputs or {}))
+        training = model.training if isinstance(model, torch.nn.Module) else False
+        out = make_compiled_module(
+            part.gm, call, training, mutated_attrs(part.gm), {REPORT_KEY: rep}
+        )
     log.info(rep.summary())
-    return part.gm
+    return out
 
 
-def _specs(
-    model: torch.nn.Module | torch.export.ExportedProgram,
-    gm: fx.GraphModule,
+def _check_model_and_inputs(model: Any, inputs: Any) -> Sequence[Any]:
+    """Refuse what dynamo.compile cannot take, with the way forward; a lone tensor is one input."""
+    if isinstance(model, torch.jit.ScriptModule | torch.jit.ScriptFunction):
+        raise TypeError(
+            "torch_trt.dynamo.compile takes an nn.Module, fx.GraphModule or ExportedProgram, not "
+            "a TorchScript module; use the TorchScript frontend: "
+            "torch_trt.compile(module, ir='ts', inputs=...)"
+        )
+    if not isinstance(model, torch.nn.Module | torch.export.ExportedProgram):
+        raise TypeError(
+            "compile expects an nn.Module, fx.GraphModule or ExportedProgram, got "
+            f"{type(model).__name__}"
+        )
+    if isinstance(inputs, torch.Tensor | Input):
+        return (inputs,)
+    if isinstance(inputs, dict):
+        raise TypeError(
+            "inputs must be a list or tuple of forward()'s positional arguments; pass keyword "
+            "arguments as kwarg_inputs={...}"
+        )
+    if not isinstance(inputs, list | tuple):
+        raise TypeError(f"inputs must be a list or tuple, got {type(inputs).__name__}")
+    return inputs
+
+
+def _constants(
+    names: Sequence[str],
+    specs: Mapping[str, Input | None],
+    ep: torch.export.ExportedProgram,
     inputs: Sequence[Any],
     kwarg_inputs: Mapping[str, Any] | None,
-) -> dict[str, Input | None]:
-    """Input specs keyed by argument name (the lowered graph's placeholder targets)."""
-    if isinstance(model, torch.nn.Module):
-        return input_specs(model, inputs, kwarg_inputs)
-    # An ExportedProgram: specs, when given, follow its placeholders in order.
-    placeholders = [str(n.target) for n in gm.graph.nodes if n.op == "placeholder"]
-    flat = [*inputs, *(kwarg_inputs or {}).values()]
-    return {
-        name: x if isinstance(x, Input) else Input.from_tensor(x)
-        for name, x in zip(placeholders, flat, strict=False)
-        if isinstance(x, Input | torch.Tensor)
-    }
+) -> dict[str, Any]:
+    """The compile-time value of every non-tensor input placeholder (for the guard's checks)."""
+    from torch.fx._pytree import tree_flatten_spec
+
+    try:
+        leaves = tree_flatten_spec((tuple(inputs), dict(kwarg_inputs or {})), ep.call_spec.in_spec)
+    except Exception:
+        return {}
+    return {n: v for n, v in zip(names, leaves, strict=False) if specs.get(n) is None}
 
 
 def _keep_graph(rep: Report, s: CompileSettings, stage: str, gm: fx.GraphModule) -> None:
@@ -104,48 +139,83 @@ def _keep_graph(rep: Report, s: CompileSettings, stage: str, gm: fx.GraphModule)
         rep.graphs[stage] = str(gm.graph)
 
 
-def _convert_and_build(
-    part: Partition, name: str, s: CompileSettings, rep: Report, ranges: ShapeRanges
+def _partition_and_convert(
+    gm: fx.GraphModule, s: CompileSettings, rep: Report
+) -> tuple[Partition, dict[str, Network]]:
+    """Partition and convert every region; a node whose conversion fails is refused and the
+    graph partitioned again, so only that node (and what must follow it) runs in PyTorch."""
+    refused: dict[str, str] = {}
+    while True:
+        part = partition(fx.GraphModule(gm, copy.deepcopy(gm.graph)), s, refused)
+        networks: dict[str, Network] = {}
+        failed = False
+        for name in part.regions:
+            try:
+                with rep.stage("convert"):
+                    networks[name] = convert_module(getattr(part.gm, name))
+            except ConversionError as e:
+                if s.require_full_compilation:
+                    raise
+                if e.node is None or e.node in refused:  # cannot narrow it down: the region
+                    _fall_back(part, name, Reason.CONVERSION_FAILED, str(e))
+                    continue
+                log.warning("torch-trt: %s stays in PyTorch (conversion failed): %s", e.node, e)
+                refused[e.node] = str(e)
+                failed = True
+        if not failed:
+            return part, networks
+
+
+def _fall_back(part: Partition, name: str, reason: Reason, detail: str) -> None:
+    """Keep region ``name`` in PyTorch: its nodes get ``reason``."""
+    sub = getattr(part.gm, name)
+    for n in sub.graph.nodes:
+        if n.op == "call_function" and n.name in part.placements:
+            part.placements[n.name].engine = None
+            part.placements[n.name].reason = reason
+            part.placements[n.name].detail = detail
+
+
+def _build_and_splice(
+    part: Partition,
+    name: str,
+    network: Network,
+    s: CompileSettings,
+    rep: Report,
+    ranges: ShapeRanges,
 ) -> None:
-    """Convert, build and splice one region; on failure keep it in PyTorch with the reason."""
+    """Build and splice one converted region; a refused build raises or, with
+    ``fallback_on_build_failure``, keeps the region in PyTorch."""
     sub = getattr(part.gm, name)
     placeholders, _ = region_io(sub)
-    nodes = [n.name for n in sub.graph.nodes if n.op == "call_function"]
+    shapes = {
+        n: ranges.profile(p.meta["val"].shape)
+        for n, p in zip(network.input_names, placeholders, strict=True)
+    }
+    before = rep.stage_seconds.get("build", 0.0)
     try:
-        with rep.stage("convert"):
-            network = convert_module(sub)
-        before = rep.stage_seconds.get("build", 0.0)
-        shapes = {
-            n: ranges.profile(p.meta["val"].shape)
-            for n, p in zip(network.input_names, placeholders, strict=True)
-        }
         with rep.stage("build"):
             engine, profile = build_engine(network, s, name, shapes)
-        build_seconds = rep.stage_seconds["build"] - before
-        reference = None
-        if s.runtime == "reference":
-            from torch_trt.runtime.reference import read_network
-
-            with rep.stage("reference"):
-                reference = read_network(network.net).to_bytes()
-    except (ConversionError, EngineBuildError) as e:
-        reason = Reason.CONVERSION_FAILED if isinstance(e, ConversionError) else Reason.BUILD_FAILED
-        if s.require_full_compilation or (
-            reason is Reason.BUILD_FAILED and not s.fallback_on_build_failure
-        ):
+    except EngineBuildError as e:
+        if s.require_full_compilation or not s.fallback_on_build_failure:
             raise
-        log.warning("torch-trt: %s stays in PyTorch (%s): %s", name, reason.value, e)
-        for n in nodes:
-            if n in part.placements:
-                part.placements[n].engine = None
-                part.placements[n].reason = reason
-                part.placements[n].detail = str(e)
+        log.warning("torch-trt: %s stays in PyTorch (build failed): %s", name, e)
+        _fall_back(part, name, Reason.BUILD_FAILED, str(e))
         return
+    build_seconds = rep.stage_seconds["build"] - before
+    reference = None
+    if s.runtime == "reference":
+        from torch_trt.runtime.reference import read_network
+
+        with rep.stage("reference"):
+            reference = read_network(network.net).to_bytes()
     with rep.stage("assemble"):
         region = BuiltRegion(name, network, engine, reference, profile)
         splice_engine(part.gm, region, s.runtime)
     rep.layer_to_node[name] = network.layer_to_node
-    in_engine = sum(1 for n in nodes if n in part.placements)
+    in_engine = sum(
+        1 for n in sub.graph.nodes if n.op == "call_function" and n.name in part.placements
+    )
     rep.engine_info.append(
         EngineInfo(name, in_engine, network.net.num_layers, len(engine), build_seconds)
     )

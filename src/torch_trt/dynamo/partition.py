@@ -9,7 +9,9 @@ parent graph; every node gets a placement with a reason in the report.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import operator
+from collections.abc import Mapping
 
 import torch
 from torch import fx
@@ -25,6 +27,7 @@ from torch_trt.report import NodePlacement
 from torch_trt.settings import CompileSettings, op_name
 
 PREFIX = "trt_"
+log = logging.getLogger("torch_trt")
 
 
 @dataclasses.dataclass
@@ -103,8 +106,19 @@ class _RegistrySupport(OperatorSupportBase):
 _NO = registry.Support(False)
 
 
-def _verdicts(gm: fx.GraphModule, settings: CompileSettings) -> dict[fx.Node, registry.Support]:
-    verdicts = {n: registry.support(n, settings) for n in gm.graph.nodes if _is_compute(n)}
+def _verdicts(
+    gm: fx.GraphModule, settings: CompileSettings, refused: Mapping[str, str]
+) -> dict[fx.Node, registry.Support]:
+    verdicts = {
+        n: (
+            registry.Support(False, Reason.CONVERSION_FAILED, refused[n.name])
+            if n.name in refused
+            else registry.support(n, settings)
+        )
+        for n in gm.graph.nodes
+        if _is_compute(n)
+    }
+    _warn_unused_exclusions(verdicts, settings)
     _attach_sizes(verdicts)
     bad = [(n, v) for n, v in verdicts.items() if not v.supported]
     if settings.require_full_compilation and bad:
@@ -137,10 +151,29 @@ def _own_get_attrs(gm: fx.GraphModule, nodes: set[fx.Node], state: set[str]) -> 
             nodes.add(copy)
 
 
-def partition(gm: fx.GraphModule, settings: CompileSettings) -> Partition:
-    """Split ``gm`` into ``trt_<k>`` submodules and PyTorch nodes; record placements."""
+def _warn_unused_exclusions(
+    verdicts: Mapping[fx.Node, registry.Support], settings: CompileSettings
+) -> None:
+    """A ``torch_executed_ops`` entry that matches no node of the graph is said, not ignored."""
+    ops = {op_name(n.target) for n in verdicts}
+    for entry in sorted(settings.torch_executed_ops):
+        if not any(op == entry or op.rsplit(".", 1)[0] == entry for op in ops):
+            log.warning(
+                "torch-trt: torch_executed_ops entry %r matches no node of the graph after "
+                "lowering (it may have been decomposed into other ops); it has no effect",
+                entry,
+            )
+
+
+def partition(
+    gm: fx.GraphModule, settings: CompileSettings, refused: Mapping[str, str] | None = None
+) -> Partition:
+    """Split ``gm`` into ``trt_<k>`` submodules and PyTorch nodes; record placements.
+
+    ``refused`` maps node names whose conversion failed to the reason: they stay in PyTorch.
+    """
     gm = duplicate_size_nodes(gm)
-    verdicts = _verdicts(gm, settings)
+    verdicts = _verdicts(gm, settings, refused or {})
     placements = {
         n.name: NodePlacement(n.name, op_name(n.target), None, v.reason, v.detail)
         for n, v in verdicts.items()

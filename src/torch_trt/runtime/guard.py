@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -74,16 +74,19 @@ def _corner(spec: Input, shape: tuple[int, ...]) -> torch.Tensor:
     return torch.zeros(shape, dtype=spec.dtype)
 
 
-def corner_problems(guard: InputGuard, specs: Sequence[Input | None]) -> list[str]:
+def corner_problems(
+    guard: InputGuard, specs: Sequence[Input | None], constants: Sequence[Any]
+) -> list[str]:
     """Export conditions broken at the declared min or max shapes (e.g. a size that must not be
-    1), so compile can say so instead of the first call failing."""
+    1), so compile can say so instead of the first call failing. Non-tensor inputs take their
+    compile-time values (``constants``, aligned with ``specs``)."""
     if guard.exported is None or not any(s is not None and s.is_dynamic for s in specs):
         return []
     problems = []
     for label in ("min", "max"):
         args = [
-            None if s is None else _corner(s, s.min_shape if label == "min" else s.max_shape)
-            for s in specs
+            c if s is None else _corner(s, s.min_shape if label == "min" else s.max_shape)
+            for s, c in zip(specs, constants, strict=True)
         ]
         try:
             guard.exported(*args)
@@ -94,9 +97,13 @@ def corner_problems(guard: InputGuard, specs: Sequence[Input | None]) -> list[st
     return problems
 
 
-def install_guard(gm: fx.GraphModule, specs: dict[str, Input | None]) -> fx.GraphModule:
-    """Put an :class:`InputGuard` for ``specs`` (keyed by argument name, which is the
-    placeholder's target) at the entry."""
+def install_guard(
+    gm: fx.GraphModule,
+    specs: Mapping[str, Input | None],
+    constants: Mapping[str, Any] | None = None,
+) -> fx.GraphModule:
+    """Put an :class:`InputGuard` for ``specs`` (keyed by placeholder target) at the entry;
+    ``constants`` holds the compile-time values of the non-tensor inputs."""
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     expects = []
     for p in placeholders:
@@ -118,7 +125,11 @@ def install_guard(gm: fx.GraphModule, specs: dict[str, Input | None]) -> fx.Grap
         with gm.graph.inserting_after(placeholders[-1] if placeholders else None):
             gm.graph.call_module("_guards_fn", tuple(placeholders))
     gm.recompile()
-    problems = corner_problems(guard, [specs.get(str(p.target)) for p in placeholders])
+    problems = corner_problems(
+        guard,
+        [specs.get(str(p.target)) for p in placeholders],
+        [(constants or {}).get(str(p.target)) for p in placeholders],
+    )
     for problem in problems:
         log.warning(
             "torch-trt: the declared input ranges include shapes the model was not traced for "
