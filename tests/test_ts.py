@@ -1,0 +1,187 @@
+"""ir='ts': TorchScript in, TorchScript out, saved and loaded with torch.jit."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import torch_trt
+from torch_trt import Input
+from torch_trt.testing import FP32_RTOL, rel_error
+
+SRC = str(Path(torch_trt.__file__).resolve().parents[1])
+
+
+class TwoOut(torch.nn.Module):
+    """Two inputs, a dict of a tensor and a tuple out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = torch.nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        h = torch.relu(self.lin(x)) * y + 1.0
+        return {"h": h, "s": torch.softmax(h, dim=-1) - y}
+
+
+def engine_hashes(module: torch.nn.Module) -> dict[str, str]:
+    """sha256 of every engine buffer, by name."""
+    return {
+        name: hashlib.sha256(buf.numpy().tobytes()).hexdigest()
+        for name, buf in module.named_buffers()
+        if name.endswith("_engine")
+    }
+
+
+def load_in_fresh_process(path: Path, inputs: Path, out: Path) -> dict[str, str]:
+    """torch.jit.load ``path`` in a new interpreter after ``import torch_trt``, run it on the
+    saved inputs, save the outputs to ``out``; return its engine hashes."""
+    code = (
+        "import hashlib, json, sys, torch, torch_trt\n"
+        "m = torch.jit.load(sys.argv[1])\n"
+        "with torch.no_grad():\n"
+        "    torch.save(m(*torch.load(sys.argv[2])), sys.argv[3])\n"
+        "print(json.dumps({n: hashlib.sha256(b.numpy().tobytes()).hexdigest()\n"
+        "                  for n, b in m.named_buffers() if n.endswith('_engine')}))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": SRC}
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path), str(inputs), str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result: dict[str, str] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+@pytest.fixture(scope="module")
+def two_out() -> tuple[torch.nn.Module, torch.jit.ScriptModule, tuple[torch.Tensor, ...]]:
+    """TwoOut, scripted and compiled once."""
+    torch.manual_seed(0)
+    model = TwoOut().eval()
+    args = (torch.randn(2, 8), torch.randn(2, 8))
+    compiled = torch_trt.compile(
+        torch.jit.script(model), inputs=list(args), min_block_size=1, runtime="reference"
+    )
+    return model, compiled, args
+
+
+def test_scripted_dict_output(
+    two_out: tuple[torch.nn.Module, torch.jit.ScriptModule, tuple[torch.Tensor, ...]],
+) -> None:
+    """A scripted module's dict output comes back as a dict, one engine, eager-equal."""
+    model, compiled, args = two_out
+    assert isinstance(compiled, torch.jit.ScriptModule)
+    assert torch_trt.report(compiled).engines == 1
+    assert "torch_trt.execute_engine" in compiled.code
+    got, want = compiled(*args), model(*args)
+    assert sorted(got) == ["h", "s"]
+    for key in want:
+        assert rel_error(got[key], want[key]) < FP32_RTOL
+
+
+def test_keyword_call_by_argument_name(
+    two_out: tuple[torch.nn.Module, torch.jit.ScriptModule, tuple[torch.Tensor, ...]],
+) -> None:
+    """The result keeps forward()'s argument names, so keyword calls work."""
+    model, compiled, args = two_out
+    got = compiled(args[0], y=args[1])
+    assert rel_error(got["h"], model(*args)["h"]) < FP32_RTOL
+
+
+def test_save_and_load_in_fresh_process(
+    two_out: tuple[torch.nn.Module, torch.jit.ScriptModule, tuple[torch.Tensor, ...]],
+    tmp_path: Path,
+) -> None:
+    """torch.jit.save, then torch.jit.load in a new process after import torch_trt: the
+    engines are byte-identical and the outputs still match eager."""
+    model, compiled, args = two_out
+    torch.jit.save(compiled, str(tmp_path / "m.ts"))
+    torch.save(args, tmp_path / "args.pt")
+    hashes = load_in_fresh_process(tmp_path / "m.ts", tmp_path / "args.pt", tmp_path / "out.pt")
+    assert hashes == engine_hashes(compiled) and len(hashes) == 1
+    got = torch.load(tmp_path / "out.pt")
+    assert rel_error(got["s"], model(*args)["s"]) < FP32_RTOL
+
+
+def test_input_outside_shapes_raises(
+    two_out: tuple[torch.nn.Module, torch.jit.ScriptModule, tuple[torch.Tensor, ...]],
+) -> None:
+    """A wrong shape or dtype fails in the input check with InputShapeError's message
+    (TorchScript raises it as a RuntimeError)."""
+    _, compiled, args = two_out
+    with pytest.raises(RuntimeError) as info:
+        compiled(torch.randn(3, 8), args[1])
+    assert (
+        "InputShapeError: input 'x' has shape (3, 8): dim 0 is 3, allowed 2 "
+        "(min shape (2, 8), max shape (2, 8))"
+    ) in str(info.value)
+    with pytest.raises(RuntimeError, match=re.escape("input 'y' must be torch.float32, got")):
+        compiled(args[0], args[1].double())
+
+
+def test_traced_module_and_ranges() -> None:
+    """ts_method='trace' traces an nn.Module; Input ranges give one engine over the range."""
+    model = TwoOut().eval()
+    spec = Input(min_shape=(1, 8), opt_shape=(4, 8), max_shape=(8, 8))
+    compiled = torch_trt.compile(
+        model,
+        ir="torchscript",
+        ts_method="trace",
+        inputs=[spec],
+        kwarg_inputs={"y": spec},
+        min_block_size=1,
+        runtime="reference",
+    )
+    assert isinstance(compiled, torch.jit.ScriptModule)
+    assert torch_trt.report(compiled).engines == 1
+    for batch in (1, 8):
+        x, y = torch.randn(batch, 8), torch.randn(batch, 8)
+        assert rel_error(compiled(x, y)["s"], model(x, y)["s"]) < FP32_RTOL
+    with pytest.raises(RuntimeError, match=r"dim 0 is 9, allowed in \[1, 8\]"):
+        compiled(torch.randn(9, 8), torch.randn(9, 8))
+
+
+def test_script_failure_suggests_trace() -> None:
+    """An nn.Module torch.jit.script cannot compile raises CaptureError suggesting trace."""
+
+    class Unscriptable(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x * len({id(x)})
+
+    with pytest.raises(torch_trt.CaptureError, match=r"torch.jit.script failed on Unscriptable"):
+        torch_trt.compile(Unscriptable(), ir="ts", inputs=[torch.randn(2)])
+    with pytest.raises(torch_trt.CaptureError, match=r"try ts_method='trace'"):
+        torch_trt.compile(Unscriptable(), ir="ts", inputs=[torch.randn(2)])
+
+
+def test_ts_method_refused_for_script_module() -> None:
+    """ts_method for a module that is already TorchScript raises."""
+    with pytest.raises(ValueError, match="this module is already a ScriptModule"):
+        torch_trt.compile(
+            torch.jit.script(TwoOut()), inputs=[torch.randn(2, 8)] * 2, ts_method="trace"
+        )
+
+
+def test_missing_middle_argument() -> None:
+    """kwarg_inputs must not leave a gap in forward()'s arguments."""
+
+    class Three(torch.nn.Module):
+        def forward(self, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+            return a + b + c
+
+    with pytest.raises(TypeError, match=r"up to the last one given; missing \['b'\]"):
+        torch_trt.compile(
+            torch.jit.script(Three()), inputs=[torch.randn(2)], kwarg_inputs={"c": torch.randn(2)}
+        )
