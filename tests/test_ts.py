@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import torch
@@ -16,8 +12,6 @@ import torch
 import torch_trt
 from torch_trt import Input
 from torch_trt.testing import FP32_RTOL, rel_error
-
-SRC = str(Path(torch_trt.__file__).resolve().parents[1])
 
 
 class TwoOut(torch.nn.Module):
@@ -30,39 +24,6 @@ class TwoOut(torch.nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         h = torch.relu(self.lin(x)) * y + 1.0
         return {"h": h, "s": torch.softmax(h, dim=-1) - y}
-
-
-def engine_hashes(module: torch.nn.Module) -> dict[str, str]:
-    """sha256 of every engine buffer, by name."""
-    return {
-        name: hashlib.sha256(buf.numpy().tobytes()).hexdigest()
-        for name, buf in module.named_buffers()
-        if name.endswith("_engine")
-    }
-
-
-def load_in_fresh_process(path: Path, inputs: Path, out: Path) -> dict[str, str]:
-    """torch.jit.load ``path`` in a new interpreter after ``import torch_trt``, run it on the
-    saved inputs, save the outputs to ``out``; return its engine hashes."""
-    code = (
-        "import hashlib, json, sys, torch, torch_trt\n"
-        "m = torch.jit.load(sys.argv[1])\n"
-        "with torch.no_grad():\n"
-        "    torch.save(m(*torch.load(sys.argv[2])), sys.argv[3])\n"
-        "print(json.dumps({n: hashlib.sha256(b.numpy().tobytes()).hexdigest()\n"
-        "                  for n, b in m.named_buffers() if n.endswith('_engine')}))\n"
-    )
-    env = {**os.environ, "PYTHONPATH": SRC}
-    done = subprocess.run(
-        [sys.executable, "-c", code, str(path), str(inputs), str(out)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    result: dict[str, str] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -102,16 +63,12 @@ def test_keyword_call_by_argument_name(
 
 def test_save_and_load_in_fresh_process(
     two_out: tuple[torch.nn.Module, torch.jit.ScriptModule, tuple[torch.Tensor, ...]],
-    tmp_path: Path,
+    jit_load_elsewhere: Callable[..., Any],
 ) -> None:
     """torch.jit.save, then torch.jit.load in a new process after import torch_trt: the
     engines are byte-identical and the outputs still match eager."""
     model, compiled, args = two_out
-    torch.jit.save(compiled, str(tmp_path / "m.ts"))
-    torch.save(args, tmp_path / "args.pt")
-    hashes = load_in_fresh_process(tmp_path / "m.ts", tmp_path / "args.pt", tmp_path / "out.pt")
-    assert hashes == engine_hashes(compiled) and len(hashes) == 1
-    got = torch.load(tmp_path / "out.pt")
+    got = jit_load_elsewhere(compiled, args)
     assert rel_error(got["s"], model(*args)["s"]) < FP32_RTOL
 
 
