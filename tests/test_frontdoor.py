@@ -89,7 +89,7 @@ def test_script_module_refuses_other_irs(ir: str) -> None:
 def test_exported_program_refuses_other_irs(ir: str) -> None:
     """An ExportedProgram goes down dynamo only; other irs list the valid ones."""
     ep = torch.export.export(Small().eval(), (torch.randn(1, 3, 8, 8),))
-    with pytest.raises(ValueError, match=r"valid ir values for a ExportedProgram: 'default', "):
+    with pytest.raises(ValueError, match=r"valid ir values for an ExportedProgram: 'default', "):
         torch_trt.compile(ep, ir=ir)
 
 
@@ -187,7 +187,7 @@ def test_torch_tensorrt_style_call(small: tuple[torch.nn.Module, torch.Tensor]) 
             re.escape(
                 "Torch-TensorRT option device=device(type='cuda', index=0) is not supported by "
                 "torch-trt: engines run on the device of their inputs; move the model and "
-                "inputs (only None is accepted); see docs/migrating.md"
+                "inputs (accepted: None); see docs/migrating.md"
             ),
         ),
         (

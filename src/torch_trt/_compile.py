@@ -30,6 +30,12 @@ from torch_trt.inputs import Input
 from torch_trt.settings import CompileSettings
 
 IRS = ("default", "dynamo", "torch_compile", "ts", "torchscript", "fx")
+_NAMES = {
+    "ScriptModule": "a ScriptModule",
+    "ExportedProgram": "an ExportedProgram",
+    "GraphModule": "an fx.GraphModule",
+    "nn.Module": "an nn.Module",
+}
 _VALID = {
     "ScriptModule": ("default", "ts", "torchscript"),
     "ExportedProgram": ("default", "dynamo"),
@@ -68,7 +74,7 @@ def resolve_ir(module: object, ir: str) -> str:
     kind = _kind(module)
     if ir not in _VALID[kind]:
         raise ValueError(
-            f"ir={ir!r} does not accept a {kind}; valid ir values for a {kind}: "
+            f"ir={ir!r} does not accept {_NAMES[kind]}; valid ir values for {_NAMES[kind]}: "
             f"{', '.join(map(repr, _VALID[kind]))}"
         )
     if ir == "default":

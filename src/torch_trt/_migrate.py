@@ -27,7 +27,7 @@ UNSUPPORTED: dict[str, tuple[tuple[object, ...], str]] = {
     "sparse_weights": ((False,), "structured sparsity is not supported"),
     "engine_capability": ((), "only the standard engine capability exists here"),
     "capability": ((), "only the standard engine capability exists here"),
-    "num_avg_timing_iters": ((1,), "not configurable (TensorRT 10 builders time kernels once)"),
+    "num_avg_timing_iters": ((1,), "not configurable (the builder's default applies)"),
     "dla_sram_size": ((), "DLA is not supported"),
     "dla_local_dram_size": ((), "DLA is not supported"),
     "dla_global_dram_size": ((), "DLA is not supported"),
@@ -36,11 +36,14 @@ UNSUPPORTED: dict[str, tuple[tuple[object, ...], str]] = {
     "version_compatible": ((False,), "version-compatible engines are not supported"),
     "hardware_compatible": ((False,), "hardware-compatible engines are not supported"),
     "use_python_runtime": ((False, None), "there is one runtime op; nothing to choose"),
-    "use_fast_partitioner": ((True,), "there is one partitioner"),
+    "use_fast_partitioner": ((), "there is one partitioner (regions of supported nodes)"),
     "enable_experimental_decompositions": ((False,), "the decomposition table is fixed"),
     "dryrun": ((False,), "no dry-run mode; torch_trt.report shows placements after a compile"),
     "timing_cache_path": ((), "no timing cache yet"),
-    "lazy_engine_init": ((False,), "engines are deserialized on first call anyway"),
+    "lazy_engine_init": (
+        (False, True),
+        "engines are deserialized at their first call, never during compile",
+    ),
     "cache_built_engines": ((False,), "no engine cache yet"),
     "reuse_cached_engines": ((False,), "no engine cache yet"),
     "engine_cache_dir": ((), "no engine cache yet"),
@@ -69,9 +72,9 @@ UNSUPPORTED: dict[str, tuple[tuple[object, ...], str]] = {
     "cpu_memory_budget": ((None,), "partitioning does not budget memory"),
     "dynamically_allocate_resources": ((False,), "not configurable"),
     "decompose_attention": ((False,), "attention is converted whole"),
-    "attn_bias_is_causal": ((), "attention masks are never assumed causal"),
+    "attn_bias_is_causal": ((False,), "attention masks are never assumed causal"),
     "disabled_constant_fold_exclusions": ((None, [], (), set()), "constant folding is fixed"),
-    "fallback_data_dependent_ops": ((False,), "data-dependent ops are not converted anyway"),
+    "fallback_data_dependent_ops": ((True,), "data-dependent ops always stay in PyTorch"),
     "use_complex_decomposition": ((False,), "complex dtypes stay in PyTorch"),
     "calibrator": ((None,), "INT8 calibration is not supported"),
     "refit": ((False,), "refitting is not supported"),
@@ -87,7 +90,7 @@ def _unsupported(key: str, value: object) -> None:
     accepted, reason = UNSUPPORTED[key]
     if _same(value, accepted):
         return
-    allowed = f" (only {accepted[0]!r} is accepted)" if accepted else ""
+    allowed = f" (accepted: {', '.join(map(repr, accepted))})" if accepted else ""
     raise TypeError(
         f"Torch-TensorRT option {key}={value!r} is not supported by torch-trt: {reason}"
         f"{allowed}; see docs/migrating.md"
