@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -61,3 +63,16 @@ def test_untraceable_model_names_the_limits() -> None:
         "(if/for/while on a tensor or its size)"
     ) in message
     assert "Use ir='dynamo'" in message
+
+
+def test_documented_fx_error() -> None:
+    """docs/frontends.md quotes the error of its Branchy example word for word."""
+
+    class Branchy(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.relu() if x.sum() > 0 else -x
+
+    with pytest.raises(torch_trt.CaptureError) as info:
+        torch_trt.compile(Branchy(), ir="fx", inputs=[torch.randn(2)])
+    page = (Path(__file__).resolve().parents[1] / "docs" / "frontends.md").read_text()
+    assert f"```\n{info.value}\n```" in page

@@ -35,6 +35,7 @@ from torch_trt.report import REPORT_KEY
 from torch_trt.runtime.guard import InputGuard, expects_json
 
 TS_METHODS = ("script", "trace")
+log = logging.getLogger("torch_trt")
 
 
 def compile(
@@ -79,7 +80,13 @@ def compile(
     flat = ep.module()
     # TS2EPConverter marks every dim Dim.AUTO with no bounds; exporting its module again with
     # the given Input specs gives static dims, or exactly the declared ranges.
-    flat.training = script.training
+    if script.training:
+        log.warning(
+            "torch-trt: %s is in training mode; compiling it as is (call .eval() before "
+            "scripting for inference: dropout and batch norm behave differently)",
+            script.original_name,
+        )
+    flat.training = False  # said above, with the user's module name
     gm = dynamo_compile(flat, specs, **settings)
     out = script_compiled(gm, names)
     out._torch_trt_report = gm.meta[REPORT_KEY]

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import fx
 
+from torch_trt._migrate import translate
 from torch_trt.build import build_engine
 from torch_trt.convert import ops as _ops  # noqa: F401  (registers the converters)
 from torch_trt.convert.interpreter import convert_module
@@ -44,7 +45,8 @@ def compile(
         inputs: example tensors or :class:`torch_trt.Input` specs, positionally.
         kwarg_inputs: example keyword inputs.
         **settings: options of :class:`torch_trt.CompileSettings` (``min_block_size``,
-            ``torch_executed_ops``, ``require_full_compilation``, ``runtime``, ...).
+            ``torch_executed_ops``, ``require_full_compilation``, ``runtime``, ...), and
+            Torch-TensorRT's option names where they mean something here (docs/migrating.md).
 
     Returns:
         An ``fx.GraphModule`` called like the model; ``torch_trt.report(result)`` tells what
@@ -56,7 +58,7 @@ def compile(
         ...                                      runtime="reference")
         >>> print(torch_trt.report(trt_model))
     """
-    s = CompileSettings.from_kwargs(**settings)
+    s = CompileSettings.from_kwargs(**translate(settings, "dynamo"))
     rep = Report()
     with rep.stage("capture"):
         ep = capture(model, inputs, kwarg_inputs)
