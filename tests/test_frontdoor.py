@@ -196,6 +196,12 @@ def test_torch_tensorrt_style_call(small: tuple[torch.nn.Module, torch.Tensor]) 
             r"sparse_weights=True is not supported by torch-trt: structured sparsity",
         ),
         ({"dla_sram_size": 1 << 20}, TypeError, r"DLA is not supported; see docs/migrating.md"),
+        ({"pass_through_build_failures": 1}, TypeError, "must be a bool, got 1"),
+        (
+            {"truncate_long_and_double": True},
+            NotImplementedError,
+            "truncate_long_and_double=True is not supported",
+        ),
         ({"min_blok_size": 2}, TypeError, "did you mean 'min_block_size'"),
     ],
 )

@@ -142,3 +142,54 @@ def test_missing_middle_argument() -> None:
         torch_trt.compile(
             torch.jit.script(Three()), inputs=[torch.randn(2)], kwarg_inputs={"c": torch.randn(2)}
         )
+
+
+@pytest.mark.parametrize(
+    ("inputs", "kwarg_inputs", "message"),
+    [
+        ([torch.randn(2)] * 4, {}, r"forward\(\) takes 3 inputs \(\['a', 'b', 'c'\]\), got 4"),
+        (
+            [torch.randn(2)],
+            {"d": torch.randn(2)},
+            r"forward\(\) has no argument 'd'; its arguments",
+        ),
+        ([torch.randn(2)], {"a": torch.randn(2)}, "input 'a' given both positionally and in"),
+    ],
+)
+def test_input_binding_errors(
+    inputs: list[torch.Tensor], kwarg_inputs: dict[str, torch.Tensor], message: str
+) -> None:
+    """Inputs that do not bind to forward()'s arguments raise TypeError naming them."""
+
+    class Three(torch.nn.Module):
+        def forward(self, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+            return a + b + c
+
+    with pytest.raises(TypeError, match=message):
+        torch_trt.compile(torch.jit.script(Three()), inputs=inputs, kwarg_inputs=kwarg_inputs)
+
+
+def test_trace_failure_suggests_script() -> None:
+    """A module torch.jit.trace cannot record raises CaptureError suggesting scripting."""
+
+    class ReturnsObject(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> object:
+            return object()
+
+    with pytest.raises(torch_trt.CaptureError) as info:
+        torch_trt.compile(ReturnsObject(), ir="ts", ts_method="trace", inputs=[torch.randn(2)])
+    assert str(info.value).startswith("torch.jit.trace failed on ReturnsObject: RuntimeError")
+    assert "hint: try ts_method='script', or ir='dynamo' for an nn.Module" in str(info.value)
+
+
+def test_converter_failure_is_a_capture_error() -> None:
+    """TorchScript that TS2EPConverter cannot convert raises CaptureError naming the module."""
+
+    class Stringy(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x * len(str(x.shape))
+
+    with pytest.raises(torch_trt.CaptureError) as info:
+        torch_trt.compile(torch.jit.script(Stringy()), inputs=[torch.randn(2)])
+    assert str(info.value).startswith("TS2EPConverter could not convert Stringy: RuntimeError")
+    assert "hint: pass the nn.Module itself with ir='dynamo'" in str(info.value)

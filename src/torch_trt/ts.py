@@ -78,8 +78,6 @@ def compile(
                 f"{type(e).__name__}: {e}\nhint: pass the nn.Module itself with ir='dynamo'"
             ) from e
     flat = ep.module()
-    # TS2EPConverter marks every dim Dim.AUTO with no bounds; exporting its module again with
-    # the given Input specs gives static dims, or exactly the declared ranges.
     if script.training:
         log.warning(
             "torch-trt: %s is in training mode; compiling it as is (call .eval() before "
@@ -87,6 +85,8 @@ def compile(
             script.original_name,
         )
     flat.training = False  # said above, with the user's module name
+    # TS2EPConverter marks every dim Dim.AUTO with no bounds; exporting its module again with
+    # the given Input specs gives static dims, or exactly the declared ranges.
     gm = dynamo_compile(flat, specs, **settings)
     out = script_compiled(gm, names)
     out._torch_trt_report = gm.meta[REPORT_KEY]
@@ -110,12 +110,13 @@ def to_script(
     method = ts_method or "script"
     if method not in TS_METHODS:
         raise ValueError(f"ts_method must be one of {TS_METHODS}, got {ts_method!r}")
-    try:
-        if method == "script":
-            return torch.jit.script(module)
+    if method == "trace":
         params = inspect.signature(module.forward).parameters.values()
         names = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
         examples = example_inputs(_named_specs(names, inputs, kwarg_inputs))
+    try:
+        if method == "script":
+            return torch.jit.script(module)
         traced = torch.jit.trace(module, examples, strict=False)  # type: ignore[no-untyped-call]
     except Exception as e:
         other = "trace" if method == "script" else "script"
