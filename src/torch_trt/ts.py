@@ -24,7 +24,6 @@ from typing import Any
 
 import torch
 from torch import fx
-from torch._export.converter import TS2EPConverter
 from torch.utils import _pytree as pytree
 
 from torch_trt.dynamo.capture import example_inputs
@@ -68,6 +67,9 @@ def compile(
     script = to_script(module, ts_method, inputs, kwarg_inputs)
     names = _arg_names(script)
     specs = _named_specs(names, inputs, kwarg_inputs)
+    # Imported here: the converter pulls in most of torch.export (over a second at import).
+    from torch._export.converter import TS2EPConverter
+
     with _quiet():
         converter = TS2EPConverter(script, tuple(example_inputs(specs)))
         try:
