@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import torch
@@ -193,3 +193,46 @@ def test_converter_failure_is_a_capture_error() -> None:
         torch_trt.compile(torch.jit.script(Stringy()), inputs=[torch.randn(2)])
     assert str(info.value).startswith("TS2EPConverter could not convert Stringy: RuntimeError")
     assert "hint: pass the nn.Module itself with ir='dynamo'" in str(info.value)
+
+
+class Pair(NamedTuple):
+    """A NamedTuple output."""
+
+    a: torch.Tensor
+    b: torch.Tensor
+
+
+def test_tuple_outputs_stay_tuples() -> None:
+    """A tuple holding a list comes back as that tuple and list (TS2EPConverter alone would
+    return a list), with the same TorchScript return type."""
+
+    class TupleOut(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+            return x.relu() * 2.0 + 1.0, [x.sigmoid() - 1.0, x * 3.0]
+
+    model, x = TupleOut().eval(), torch.randn(2, 4)
+    compiled = torch_trt.compile(
+        torch.jit.script(model), inputs=[x], min_block_size=1, runtime="reference"
+    )
+    got, want = compiled(x), model(x)
+    assert type(got) is tuple and type(got[1]) is list and len(got[1]) == 2
+    assert rel_error(got[1][0], want[1][0]) < FP32_RTOL
+
+
+def test_named_tuple_output_is_refused() -> None:
+    """A NamedTuple return type cannot be kept, so compile refuses instead of changing it."""
+
+    class NamedOut(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> Pair:
+            return Pair(x.relu() * 2.0 + 1.0, x.sigmoid() - 1.0)
+
+    with pytest.raises(torch_trt.CaptureError) as info:
+        torch_trt.compile(
+            torch.jit.script(NamedOut().eval()), inputs=[torch.randn(2)], min_block_size=1
+        )
+    message = str(info.value)
+    assert message.startswith("ir='ts' would change forward()'s return type from __torch__.")
+    assert message.endswith(
+        "Pair to Tuple[Tensor, Tensor]; return tensors, tuples, lists or dicts of them, "
+        "or use ir='dynamo'"
+    )

@@ -90,7 +90,9 @@ def compile(
     # TS2EPConverter marks every dim Dim.AUTO with no bounds; exporting its module again with
     # the given Input specs gives static dims, or exactly the declared ranges.
     gm = dynamo_compile(flat, specs, **settings)
-    out = script_compiled(gm, names)
+    forward: Any = script.forward  # a ScriptMethod, typed as a plain callable
+    out = script_compiled(gm, names, forward.schema.returns[0].type)
+    _same_return(script, out)
     out._torch_trt_report = gm.meta[REPORT_KEY]
     return out
 
@@ -128,6 +130,22 @@ def to_script(
         ) from e
     assert isinstance(traced, torch.jit.ScriptModule)
     return traced
+
+
+def _return_type(script: torch.jit.ScriptModule) -> str:
+    forward: Any = script.forward  # a ScriptMethod, typed as a plain callable
+    return str(forward.schema.returns[0].type)
+
+
+def _same_return(script: torch.jit.ScriptModule, compiled: torch.jit.ScriptModule) -> None:
+    """TS2EPConverter turns some return types into others (a NamedTuple into a list); refuse
+    rather than hand back a module that returns something else."""
+    before, after = _return_type(script), _return_type(compiled)
+    if before != after:
+        raise CaptureError(
+            f"ir='ts' would change forward()'s return type from {before} to {after}; return "
+            "tensors, tuples, lists or dicts of them, or use ir='dynamo'"
+        )
 
 
 def _arg_names(script: torch.jit.ScriptModule) -> list[str]:
@@ -183,9 +201,12 @@ def _quiet() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def script_compiled(gm: fx.GraphModule, names: Sequence[str]) -> torch.jit.ScriptModule:
+def script_compiled(
+    gm: fx.GraphModule, names: Sequence[str], returns: torch._C.JitType | None = None
+) -> torch.jit.ScriptModule:
     """Script a compiled module: flat arguments named ``names``, the input checks as
-    ``torch_trt::check_inputs``, ATen overloads as packets, outputs rebuilt as containers.
+    ``torch_trt::check_inputs``, ATen overloads as packets, outputs rebuilt as containers
+    (tuples where the TorchScript type ``returns`` has them; TS2EPConverter makes them lists).
 
     The compiled module's Python-only parts (pytree flattening, the :class:`InputGuard`
     submodule, forward hooks) have no TorchScript form, so a fresh graph is built without them.
@@ -207,7 +228,7 @@ def script_compiled(gm: fx.GraphModule, names: Sequence[str]) -> torch.jit.Scrip
             graph.erase_node(node)
         elif node.op == "call_function" and isinstance(node.target, torch._ops.OpOverload):
             node.target = node.target.overloadpacket
-    graph.output(_containers(_unflatten(gm, out)))
+    graph.output(_like(_containers(_unflatten(gm, out)), returns))
     result = fx.GraphModule(gm, graph, class_name="TorchTRTModule")
     result.train(False)
     try:
@@ -245,15 +266,28 @@ def _unflatten(gm: fx.GraphModule, out: Any) -> Any:
     return pytree.tree_unflatten(list(out), info.out_spec)
 
 
+def _like(value: Any, ts_type: Any) -> Any:
+    """``value``'s containers as tuples, lists and dicts where ``ts_type`` has them."""
+    if isinstance(value, list | tuple) and isinstance(ts_type, torch._C.TupleType):
+        elements = ts_type.elements()
+        if len(elements) == len(value):
+            return tuple(_like(v, t) for v, t in zip(value, elements, strict=True))
+    if isinstance(value, list | tuple) and isinstance(ts_type, torch._C.ListType):
+        return [_like(v, ts_type.getElementType()) for v in value]
+    if isinstance(value, dict) and isinstance(ts_type, torch._C.DictType):
+        return {k: _like(v, ts_type.getValueType()) for k, v in value.items()}
+    return value
+
+
 def _containers(value: Any) -> Any:
     """Plain tuple/list/dict (TorchScript knows no immutable_dict or named tuples)."""
     if isinstance(value, fx.Node):
         return value
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):  # dict or fx's immutable_dict
         return {k: _containers(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_containers(v) for v in value]
-    if isinstance(value, tuple):
+    if type(value) is tuple:  # a NamedTuple would silently become a plain tuple
         return tuple(_containers(v) for v in value)
     raise ValueError(
         f"ir='ts' returns tensors in tuples, lists and dicts; the model returns {type(value)}"
