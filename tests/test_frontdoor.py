@@ -112,6 +112,16 @@ def test_inputs_and_arg_inputs(small: tuple[torch.nn.Module, torch.Tensor]) -> N
         torch_trt.compile(model, inputs={"x": x})
 
 
+def test_shapes_as_inputs(small: tuple[torch.nn.Module, torch.Tensor]) -> None:
+    """Torch-TensorRT's plain shapes (tuple, list, torch.Size of ints) are static Inputs."""
+    model, x = small
+    for shape in ((1, 3, 8, 8), [1, 3, 8, 8], torch.Size([1, 3, 8, 8])):
+        out = torch_trt.compile(model, inputs=[shape], runtime="reference")
+        _close(out(x), model, x)
+        with pytest.raises(torch_trt.InputShapeError, match=r"dim 0 is 2, allowed 1"):
+            out(torch.randn(2, 3, 8, 8))
+
+
 def test_ts_method_only_for_ts(small: tuple[torch.nn.Module, torch.Tensor]) -> None:
     """ts_method with another ir, or an unknown ts_method, raises."""
     model, x = small

@@ -82,6 +82,14 @@ def resolve_ir(module: object, ir: str) -> str:
     return "ts" if ir == "torchscript" else ir
 
 
+def _spec(x: Any) -> Any:
+    """A shape given as a tuple, list or ``torch.Size`` of ints (a Torch-TensorRT form) is a
+    static float32 :class:`Input`; anything else is passed on."""
+    if isinstance(x, tuple | list) and x and all(type(d) is int for d in x):
+        return Input(shape=tuple(x))
+    return x
+
+
 def _positional(inputs: Any, arg_inputs: Any) -> list[Any] | None:
     if inputs is not None and arg_inputs is not None:
         raise TypeError("give inputs or arg_inputs (the same thing), not both")
@@ -94,7 +102,7 @@ def _positional(inputs: Any, arg_inputs: Any) -> list[Any] | None:
         raise TypeError(
             f"inputs must be a list of tensors or torch_trt.Input, got {type(given).__name__}"
         )
-    return list(given)
+    return [_spec(x) for x in given]
 
 
 def compile(
@@ -112,7 +120,8 @@ def compile(
             ``torch.jit.ScriptModule``.
         ir: ``"default"``, ``"dynamo"``, ``"torch_compile"``, ``"ts"`` / ``"torchscript"`` or
             ``"fx"`` (see docs/frontends.md).
-        inputs: example tensors or :class:`torch_trt.Input` specs, positionally.
+        inputs: example tensors or :class:`torch_trt.Input` specs, positionally; a tuple of
+            ints is a static float32 shape (``Input(shape=...)``).
         arg_inputs: the same as ``inputs`` (Torch-TensorRT's alias); give one of them.
         kwarg_inputs: example keyword inputs.
         **settings: options of :class:`torch_trt.CompileSettings`, Torch-TensorRT's names
@@ -129,6 +138,8 @@ def compile(
     """
     path = resolve_ir(module, ir)
     args = _positional(inputs, arg_inputs)
+    if kwarg_inputs is not None:
+        kwarg_inputs = {k: _spec(v) for k, v in kwarg_inputs.items()}
     ts_method = settings.pop("ts_method", None)
     if ts_method is not None and path != "ts":
         raise ValueError(f"ts_method applies to ir='ts' only, not ir={ir!r}")
