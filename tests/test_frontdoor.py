@@ -345,3 +345,18 @@ def test_ir_errors_are_the_documented_ones(small: tuple[torch.nn.Module, torch.T
         with pytest.raises(ValueError) as info:
             torch_trt.compile(module, ir=ir, inputs=[x])
         assert f"ValueError: {info.value}\n" in page
+
+
+def test_dynamo_compile_keeps_pass_through_as_a_setting(
+    small: tuple[torch.nn.Module, torch.Tensor],
+) -> None:
+    """dynamo.compile (which the torch.compile backend may call) takes either value of
+    pass_through_build_failures; only torch_trt.compile's AOT paths refuse False."""
+    model, x = small
+    for value in (False, True):
+        out = torch_trt.dynamo.compile(
+            model, [x], pass_through_build_failures=value, runtime="reference"
+        )
+        _close(out(x), model, x)
+    with pytest.raises(TypeError, match="pass_through_build_failures must be a bool"):
+        torch_trt.dynamo.compile(model, [x], pass_through_build_failures="yes")

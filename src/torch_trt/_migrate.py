@@ -112,13 +112,16 @@ def _precisions(value: object) -> None:
         )
 
 
-def translate(options: dict[str, Any], ir: str) -> dict[str, Any]:
+def translate(options: dict[str, Any], ir: str | None) -> dict[str, Any]:
     """``options`` as :class:`CompileSettings` keywords; Torch-TensorRT names that mean what
     torch-trt does are dropped after their check, others raise.
 
     Args:
         options: the keyword options given to ``torch_trt.compile``.
-        ir: the resolved path (``"dynamo"``, ``"torch_compile"``, ``"ts"`` or ``"fx"``).
+        ir: the resolved path (``"dynamo"``, ``"torch_compile"``, ``"ts"`` or ``"fx"``), or
+            ``None`` where the caller may be the torch.compile backend (``dynamo.compile``):
+            ``pass_through_build_failures`` then stays a setting, as in Torch-TensorRT, where
+            only torch.compile workflows read it.
 
     Returns:
         The options for :class:`CompileSettings`.
@@ -142,7 +145,7 @@ def translate(options: dict[str, Any], ir: str) -> dict[str, Any]:
             )
         elif key == "pass_through_build_failures":
             _pass_through(value, ir, options)
-            if ir == "torch_compile":
+            if ir in ("torch_compile", None):
                 out[key] = value
         elif key in UNSUPPORTED:
             _unsupported(key, value)
@@ -151,10 +154,10 @@ def translate(options: dict[str, Any], ir: str) -> dict[str, Any]:
     return out
 
 
-def _pass_through(value: object, ir: str, options: dict[str, Any]) -> None:
+def _pass_through(value: object, ir: str | None, options: dict[str, Any]) -> None:
     if not isinstance(value, bool):
         raise TypeError(f"pass_through_build_failures must be a bool, got {value!r}")
-    if ir == "torch_compile":
+    if ir in ("torch_compile", None):
         return
     if not value:
         raise ValueError(

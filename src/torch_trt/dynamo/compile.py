@@ -58,7 +58,7 @@ def compile(
         ...                                      runtime="reference")
         >>> print(torch_trt.report(trt_model))
     """
-    s = CompileSettings.from_kwargs(**translate(settings, "dynamo"))
+    s = CompileSettings.from_kwargs(**translate(settings, None))
     rep = Report()
     with rep.stage("capture"):
         ep = capture(model, inputs, kwarg_inputs)
