@@ -2,13 +2,14 @@
 
 Example:
     >>> import torch, torch_trt
-    >>> compiled = torch_trt.dynamo.compile(model, [torch.randn(1, 3, 224, 224)])
+    >>> compiled = torch_trt.compile(model, inputs=[torch.randn(1, 3, 224, 224)])
     >>> print(torch_trt.report(compiled))
 """
 
 from __future__ import annotations
 
-from torch_trt import dynamo, runtime
+from torch_trt import dynamo, fx, runtime, ts
+from torch_trt._compile import compile
 from torch_trt.convert.registry import converter
 from torch_trt.errors import (
     CaptureError,
@@ -40,8 +41,11 @@ __all__ = [
     "TensorRTUnavailableError",
     "TorchTRTError",
     "UnsupportedOperatorError",
+    "compile",
     "converter",
     "dynamo",
+    "fx",
     "report",
     "runtime",
+    "ts",
 ]

@@ -42,6 +42,7 @@ class Input:
             ``min <= opt <= max`` in every dimension.
         dim_names: optional name per dimension (``None`` for unnamed); dynamic dimensions with
             the same name, in this or other inputs, are one symbol and must have one range.
+        format: memory format, as in Torch-TensorRT; only ``torch.contiguous_format``.
     """
 
     def __init__(
@@ -54,6 +55,7 @@ class Input:
         opt_shape: Sequence[int] | None = None,
         max_shape: Sequence[int] | None = None,
         dim_names: Sequence[str | None] | None = None,
+        format: torch.memory_format = torch.contiguous_format,
     ) -> None:
         ranged = (min_shape, opt_shape, max_shape)
         if shape is not None and any(r is not None for r in ranged):
@@ -75,6 +77,12 @@ class Input:
         self.dtype = dtype
         self.name = name
         self.dim_names = self._check_names(dim_names)
+        if format is not torch.contiguous_format:
+            raise ValueError(
+                f"Input format={format}: only torch.contiguous_format is supported (engines take "
+                "contiguous inputs); leave format out"
+            )
+        self.format = format
 
     def _check_range(self) -> None:
         lo, opt, hi = self.min_shape, self.opt_shape, self.max_shape

@@ -46,6 +46,8 @@ class CompileSettings:
         optimization_level: TensorRT builder optimization level, 0..5.
         progress: a callable ``(phase, step, total)`` called during engine builds, or ``None``.
         debug: keep the graph after every stage on the report for inspection.
+        pass_through_build_failures: ``torch.compile`` backend only: raise when a graph fails
+            to compile instead of running it eagerly.
     """
 
     min_block_size: int = 5
@@ -57,6 +59,7 @@ class CompileSettings:
     optimization_level: int = 3
     progress: Callable[[str, int, int], None] | None = None
     debug: bool = False
+    pass_through_build_failures: bool = False
 
     def __post_init__(self) -> None:
         _check_int("min_block_size", self.min_block_size, 1)

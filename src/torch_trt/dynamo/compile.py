@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import fx
 
+from torch_trt._migrate import translate
 from torch_trt.build import build_engine
 from torch_trt.convert import ops as _ops  # noqa: F401  (registers the converters)
 from torch_trt.convert.interpreter import Network, convert_module
@@ -48,7 +49,8 @@ def compile(
             single tensor or ``Input`` is one input.
         kwarg_inputs: example values for keyword arguments, likewise.
         **settings: options of :class:`torch_trt.CompileSettings` (``min_block_size``,
-            ``torch_executed_ops``, ``require_full_compilation``, ``runtime``, ...).
+            ``torch_executed_ops``, ``require_full_compilation``, ``runtime``, ...), and
+            Torch-TensorRT's option names where they mean something here (docs/migrating.md).
 
     Returns:
         A :class:`~torch_trt.runtime.module.CompiledModule` (an ``fx.GraphModule``) called like
@@ -60,7 +62,7 @@ def compile(
         ...                                      runtime="reference")
         >>> print(torch_trt.report(trt_model))
     """
-    s = CompileSettings.from_kwargs(**settings)
+    s = CompileSettings.from_kwargs(**translate(settings, None))
     inputs = _check_model_and_inputs(model, inputs)
     rep = Report()
     with rep.stage("capture"):

@@ -8,6 +8,8 @@ an :class:`InputShapeError` that names the model's own input (docs/dynamic_shape
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -48,14 +50,7 @@ class InputGuard(torch.nn.Module):
     def forward(self, *args: Any) -> None:
         if torch.compiler.is_compiling() or any(isinstance(a, FakeTensor) for a in args):
             return  # tracing (re-export): shapes are symbolic, nothing to check
-        for value, exp in zip(args, self.expects, strict=False):
-            if exp is None or not isinstance(value, torch.Tensor):
-                continue
-            if value.dtype != exp.dtype:
-                raise InputShapeError(f"input {exp.name!r} must be {exp.dtype}, got {value.dtype}")
-            problem = shape_problem(exp.name, value.shape, exp.lo, exp.hi)
-            if problem is not None:
-                raise InputShapeError(problem)
+        _check(args, self.expects)
         if self.exported is not None:
             try:
                 self.exported(*args)
@@ -68,6 +63,58 @@ class InputGuard(torch.nn.Module):
                 raise InputShapeError(
                     f"inputs ({shapes}) break a condition the model was compiled under: {e}"
                 ) from e
+
+
+def _check(args: Sequence[object], expects: Sequence[_Expect | None]) -> None:
+    for value, exp in zip(args, expects, strict=False):
+        if exp is None or not isinstance(value, torch.Tensor):
+            continue
+        if value.dtype != exp.dtype:
+            raise InputShapeError(f"input {exp.name!r} must be {exp.dtype}, got {value.dtype}")
+        problem = shape_problem(exp.name, value.shape, exp.lo, exp.hi)
+        if problem is not None:
+            raise InputShapeError(problem)
+
+
+def expects_json(expects: Sequence[_Expect | None]) -> str:
+    """The expectations as a JSON string, the argument of :func:`check_inputs`."""
+    return json.dumps(
+        [
+            None
+            if e is None
+            else {"name": e.name, "dtype": str(e.dtype), "lo": list(e.lo), "hi": list(e.hi)}
+            for e in expects
+        ]
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_expects(text: str) -> tuple[_Expect | None, ...]:
+    return tuple(
+        None
+        if e is None
+        else _Expect(
+            e["name"],
+            getattr(torch, e["dtype"].removeprefix("torch.")),
+            tuple(e["lo"]),
+            tuple(e["hi"]),
+        )
+        for e in json.loads(text)
+    )
+
+
+@torch.library.custom_op("torch_trt::check_inputs", mutates_args=())
+def check_inputs(inputs: list[torch.Tensor], expects: str) -> bool:
+    """:class:`InputGuard`'s range and dtype checks as an op, for TorchScript modules (which
+    cannot call Python modules): raises :class:`InputShapeError`, else returns True. Its result
+    feeds an assert, so TorchScript's dead-code elimination keeps the call."""
+    _check(inputs, _parse_expects(expects))
+    return True
+
+
+@check_inputs.register_fake
+def _check_inputs_fake(inputs: list[torch.Tensor], expects: str) -> bool:
+    return True
 
 
 def _corner(spec: Input, shape: tuple[int, ...]) -> torch.Tensor:
