@@ -143,6 +143,6 @@ def report(compiled: torch.nn.Module) -> Report:
     if not isinstance(rep, Report):
         raise ValueError(
             f"{type(compiled).__name__} carries no torch-trt report; "
-            "pass the module returned by torch_trt.compile"
+            "pass the module returned by torch_trt.compile or torch_trt.dynamo.compile"
         )
     return rep

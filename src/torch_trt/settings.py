@@ -114,11 +114,45 @@ def _op_names(ops: Iterable[object] | Mapping[object, object]) -> list[str]:
         raise TypeError("torch_executed_ops must be a collection of ops, not a single string")
     names = []
     for op in ops:
-        name = op if isinstance(op, str) else op_name(op)
         if not isinstance(op, str | torch._ops.OpOverload | torch._ops.OpOverloadPacket):
             raise TypeError(f"torch_executed_ops entries must be ATen ops or names, got {op!r}")
-        names.append(name.removeprefix("torch.ops."))
+        name = op if isinstance(op, str) else op_name(op)
+        name = name.removeprefix("torch.ops.")
+        if isinstance(op, str) and not _resolves(name):
+            raise ValueError(_unknown_op_message(name))
+        names.append(name)
     return names
+
+
+def _resolves(name: str) -> bool:
+    """Whether ``name`` (``ns.op`` or ``ns.op.overload``) names a registered op."""
+    parts = name.split(".")
+    if len(parts) not in (2, 3) or not all(parts):
+        return False
+    try:
+        packet = getattr(getattr(torch.ops, parts[0]), parts[1])
+        if len(parts) == 3:
+            getattr(packet, parts[2])
+    except (AttributeError, RuntimeError):
+        return False
+    return isinstance(packet, torch._ops.OpOverloadPacket)
+
+
+def _unknown_op_message(name: str) -> str:
+    candidates = [f"aten.{name}"] if "." not in name and _resolves(f"aten.{name}") else []
+    if not candidates:
+        known: set[str] = set()
+        for qualified in torch._C._dispatch_get_all_op_names():
+            op, _, overload = qualified.replace("::", ".").partition(".")
+            packet = op + "." + overload.split(".")[0] if overload else op
+            known.add(packet)
+            known.add(packet + "." + (overload.split(".", 1)[1] if "." in overload else "default"))
+        candidates = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    hint = f"; did you mean {candidates[0]!r}?" if candidates else ""
+    return (
+        f"torch_executed_ops entry {name!r} names no registered op (expected 'namespace.op' or "
+        f"'namespace.op.overload', e.g. 'aten.relu.default'){hint}"
+    )
 
 
 def _check_int(name: str, value: object, lo: int, hi: int | None = None) -> None:

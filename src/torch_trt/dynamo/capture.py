@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import io
 import logging
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -128,12 +130,26 @@ _NOISY = ("torch._subclasses.fake_tensor", "torch.fx.experimental.symbolic_shape
 
 @contextlib.contextmanager
 def _quiet_torch() -> Iterator[None]:
+    """Keep torch's failure chatter out of stderr: fake-tensor and symbolic-shape logs, and the
+    partial graph torch.export prints when it fails (the CaptureError carries the reason). What
+    else was written to stderr meanwhile (warnings) is passed on."""
     loggers = [logging.getLogger(name) for name in _NOISY]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.ERROR)
+    buffer = io.StringIO()
     try:
-        yield
+        with contextlib.redirect_stderr(buffer):
+            yield
+    except Exception as e:
+        partial = getattr(e, "partial_fx_graph", None)
+        text = buffer.getvalue()
+        if isinstance(partial, str) and partial:
+            text = text.replace(partial + "\n", "").replace(partial, "")
+        sys.stderr.write(text)
+        raise
+    else:
+        sys.stderr.write(buffer.getvalue())
     finally:
         for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)

@@ -226,8 +226,11 @@ class CompiledModule(fx.GraphModule):
     def double(self) -> NoReturn:
         self._refuse_dtype("torch.float64")
 
-    def float(self) -> NoReturn:
-        self._refuse_dtype("torch.float32")
+    def float(self) -> CompiledModule:
+        """A no-op when every floating-point tensor already is float32, else refused."""
+        if any(t.is_floating_point() and t.dtype != torch.float32 for t in self.buffers()):
+            self._refuse_dtype("torch.float32")
+        return self
 
     def _refuse_dtype(self, dtype: str) -> NoReturn:
         raise TypeError(

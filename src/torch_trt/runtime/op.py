@@ -91,6 +91,23 @@ def execute_engine(
     return independent(outs, [*inputs, engine, *([] if reference is None else [reference])])
 
 
+def _setup_backward(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+    ctx.engine_name = parse_metadata(inputs[3]).name
+
+
+def _backward(ctx: Any, grads: Any) -> Any:
+    from torch_trt.runtime.module import InferenceOnlyError
+
+    raise InferenceOnlyError(
+        f"torch-trt engines are inference only: gradients cannot flow back through engine "
+        f"{ctx.engine_name}. Call the compiled module under torch.no_grad() (or on inputs that do "
+        "not require grad), and train the original model instead"
+    )
+
+
+execute_engine.register_autograd(_backward, setup_context=_setup_backward)
+
+
 @functools.lru_cache(maxsize=1024)
 def _parse_dim(text: str) -> sympy.Expr:
     from torch.utils._sympy import functions as sym_functions
