@@ -12,7 +12,7 @@ from torch_trt import _trt
 from torch_trt.build import Profile
 from torch_trt.convert.interpreter import Network
 from torch_trt.dynamo.shapes import dims_json
-from torch_trt.runtime.engine import Binding, EngineMetadata
+from torch_trt.runtime.engine import Binding, EngineMetadata, build_targets
 
 
 @dataclasses.dataclass
@@ -60,6 +60,7 @@ def metadata_for(region: BuiltRegion, sub: fx.GraphModule, runtime: str) -> Engi
         inputs=inputs,
         outputs=outputs,
         runtime=runtime,
+        compute_capabilities=build_targets(_trt.flavour()),
     )
 
 
