@@ -272,13 +272,14 @@ class _Loaded:
         self.engine = engine
         needed = int(getattr(engine, "device_memory_size_v2", 0))
         free = cuda.free_bytes(device)
-        self.context = engine.create_execution_context() if needed <= free else None
-        if self.context is None:  # TensorRT returns None when it cannot allocate
+        context = engine.create_execution_context() if needed <= free else None
+        if context is None:  # TensorRT returns None when it cannot allocate
             raise RuntimeUnavailableError(
                 f"engine {meta.name} needs {needed / _MiB:.1f} MiB of device memory on "
                 f"{device}, but only {free / _MiB:.1f} MiB are free; free GPU memory (other "
                 "models, larger batches) or compile with a smaller workspace_size"
             )
+        self.context: Any = context
         self.lock = threading.Lock()
 
 
