@@ -4,11 +4,18 @@ Example:
     >>> import torch, torch_trt
     >>> compiled = torch_trt.dynamo.compile(model, [torch.randn(1, 3, 224, 224)])
     >>> print(torch_trt.report(compiled))
+    >>> torch_trt.save(compiled, "model.pt2")        # and in another process:
+    >>> model = torch_trt.load("model.pt2")
+
+``torch_trt.runtime`` is the context manager choosing how engines run
+(``with torch_trt.runtime("reference"): ...``); the runtime package itself is
+``torch_trt.runtime`` only as an import path (``from torch_trt.runtime import engine``).
 """
 
 from __future__ import annotations
 
-from torch_trt import dynamo, runtime
+from torch_trt import dynamo, serialize
+from torch_trt import runtime as _runtime_package  # noqa: F401  (registers execute_engine)
 from torch_trt.convert.registry import converter
 from torch_trt.errors import (
     CaptureError,
@@ -17,12 +24,15 @@ from torch_trt.errors import (
     EngineFormatError,
     InputShapeError,
     RuntimeUnavailableError,
+    SerializationError,
     TensorRTUnavailableError,
     TorchTRTError,
     UnsupportedOperatorError,
 )
 from torch_trt.inputs import Input
 from torch_trt.report import Report, report
+from torch_trt.runtime.select import runtime
+from torch_trt.serialize import load, save
 from torch_trt.settings import CompileSettings
 
 __version__ = "0.1.0"
@@ -37,11 +47,15 @@ __all__ = [
     "InputShapeError",
     "Report",
     "RuntimeUnavailableError",
+    "SerializationError",
     "TensorRTUnavailableError",
     "TorchTRTError",
     "UnsupportedOperatorError",
     "converter",
     "dynamo",
+    "load",
     "report",
     "runtime",
+    "save",
+    "serialize",
 ]

@@ -46,6 +46,9 @@ class CompileSettings:
         optimization_level: TensorRT builder optimization level, 0..5.
         progress: a callable ``(phase, step, total)`` called during engine builds, or ``None``.
         debug: keep the graph after every stage on the report for inspection.
+        keep_source: keep each TensorRT region's ATen subgraph on the compiled module, so
+            ``torch_trt.save(..., with_source=True)`` can store it (costs host memory for the
+            region's weights; ``False`` drops it).
     """
 
     min_block_size: int = 5
@@ -57,6 +60,7 @@ class CompileSettings:
     optimization_level: int = 3
     progress: Callable[[str, int, int], None] | None = None
     debug: bool = False
+    keep_source: bool = True
 
     def __post_init__(self) -> None:
         _check_int("min_block_size", self.min_block_size, 1)
@@ -66,7 +70,12 @@ class CompileSettings:
             raise ValueError(f"runtime must be one of {_RUNTIMES}, got {self.runtime!r}")
         if self.progress is not None and not callable(self.progress):
             raise TypeError(f"progress must be callable or None, got {type(self.progress)}")
-        for flag in ("require_full_compilation", "fallback_on_build_failure", "debug"):
+        for flag in (
+            "require_full_compilation",
+            "fallback_on_build_failure",
+            "debug",
+            "keep_source",
+        ):
             if not isinstance(getattr(self, flag), bool):
                 raise TypeError(f"{flag} must be a bool, got {getattr(self, flag)!r}")
         object.__setattr__(

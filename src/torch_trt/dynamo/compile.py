@@ -143,7 +143,7 @@ def _convert_and_build(
         return
     with rep.stage("assemble"):
         region = BuiltRegion(name, network, engine, reference, profile)
-        splice_engine(part.gm, region, s.runtime)
+        splice_engine(part.gm, region, s.runtime, s.keep_source)
     rep.layer_to_node[name] = network.layer_to_node
     in_engine = sum(1 for n in nodes if n in part.placements)
     rep.engine_info.append(
