@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -127,7 +127,7 @@ class FakeEngine:
 class FakeRuntime:
     """trt.Runtime: ``deserialize_cuda_engine`` records the blob and the current device."""
 
-    deserialized: list[FakeEngine] = []
+    deserialized: ClassVar[list[FakeEngine]] = []
     memory = 1 << 20
     context_ok = True
     cuda: FakeCuda | None = None
