@@ -156,6 +156,39 @@ def test_option_errors(small: Small, saved: Path) -> None:
         torch_trt.load(saved, runtime="cpu")
 
 
+def test_torchscript_options_and_missing_source(small: Small, tmp_path: Path) -> None:
+    """TorchScript refuses with_source and inputs= (they would be ignored); a module compiled
+    with keep_source=False cannot be saved with_source."""
+    compiled = torch_trt.dynamo.compile(
+        small, [torch.randn(2, 4)], min_block_size=1, keep_source=False
+    )
+    with pytest.raises(ValueError, match="with_source=True needs output_format='exported_p"):
+        torch_trt.save(compiled, tmp_path / "m.ts", output_format="torchscript", with_source=True)
+    with pytest.raises(ValueError, match="inputs= and kwarg_inputs= are for output_format"):
+        torch_trt.save(compiled, tmp_path / "m.ts", output_format="torchscript", inputs=[])
+    with pytest.raises(ValueError, match="engine trt_0 carries no ATen source.*keep_source=True"):
+        torch_trt.save(compiled, tmp_path / "m.pt2", with_source=True)
+    torch_trt.save(compiled, tmp_path / "m.ts", output_format="torchscript")
+    with pytest.raises(ValueError, match="apply to exported_program files"):
+        torch_trt.load(tmp_path / "m.ts", runtime="reference")
+
+
+def test_loaded_program_saves_again(saved: Path, small: Small, tmp_path: Path) -> None:
+    """A loaded program (engines, sources, report) can be saved and loaded again, with the same
+    engine records."""
+    first = torch_trt.load(saved, runtime="reference")
+    again = tmp_path / "again.pt2"
+    torch_trt.save(first, again, with_source=True)
+    second = torch_trt.load(again, runtime="reference")
+    assert engine_records(second) == engine_records(first)
+    assert (
+        torch_trt.report(second).to_dict()["placements"]
+        == torch_trt.report(first).to_dict()["placements"]
+    )
+    x = torch.randn(2, 4)
+    assert rel_error(second(x), small(x)) < FP32_RTOL
+
+
 def test_newer_engine_format_is_refused(saved: Path, tmp_path: Path) -> None:
     """An engine record of a newer format names the file and says to upgrade torch-trt."""
     bad = tmp_path / "newer.pt2"
@@ -183,16 +216,28 @@ def test_newer_artifact_format_is_refused(saved: Path, tmp_path: Path) -> None:
         torch_trt.load(bad)
 
 
-def test_other_tensorrt_version_is_named(saved: Path, tmp_path: Path) -> None:
-    """An engine built by another TensorRT version names both versions and the fixes."""
-    other = tmp_path / "other.pt2"
-    version = torch_trt._trt.version().encode()
-    _rewrite(saved, other, "models/model.json", lambda d: d.replace(version, b"0.9.0"))
-    with pytest.raises(
-        torch_trt.RuntimeUnavailableError,
-        match=r"built with \w+ 0.9.0, but \w+ .* is installed.*'rebuild' or 'pytorch'",
-    ):
-        torch_trt.load(other)
+def test_other_tensorrt_version_or_flavour_is_named(saved: Path, tmp_path: Path) -> None:
+    """An engine built by another TensorRT version or flavour names both and the fixes."""
+    version, flavour = torch_trt._trt.version(), torch_trt._trt.flavour()
+    other_flavour = "tensorrt" if flavour == "tensorrt_rtx" else "tensorrt_rtx"
+    cases = {
+        "version.pt2": (version.encode(), b"0.9.0", f"{flavour} 0.9.0"),
+        "flavour.pt2": (
+            f'flavour\\": \\"{flavour}'.encode(),
+            f'flavour\\": \\"{other_flavour}'.encode(),
+            f"{other_flavour} {version}",
+        ),
+    }
+    for name, (old, new, built) in cases.items():
+        _rewrite(
+            saved, tmp_path / name, "models/model.json", lambda d, o=old, n=new: d.replace(o, n)
+        )
+        with pytest.raises(
+            torch_trt.RuntimeUnavailableError,
+            match=rf"engine trt_0 cannot run here: it was built with {built}, but {flavour} "
+            rf"{version} is installed.*'rebuild' or 'pytorch'",
+        ):
+            torch_trt.load(tmp_path / name)
 
 
 def test_truncated_random_and_empty_files(saved: Path, tmp_path: Path) -> None:

@@ -172,27 +172,28 @@ def save(
     _choice("output_format", output_format, FORMATS)
     if not isinstance(with_source, bool):
         raise TypeError(f"with_source must be a bool, got {with_source!r}")
+    if output_format == "torchscript" and with_source:
+        raise ValueError(
+            "with_source=True needs output_format='exported_program': a TorchScript file runs "
+            "its engines as compiled, so region sources would never be used"
+        )
+    if output_format == "torchscript" and (inputs is not None or kwarg_inputs is not None):
+        raise ValueError(
+            "inputs= and kwarg_inputs= are for output_format='exported_program' (TorchScript "
+            "is scripted from the compiled graph, not traced)"
+        )
     gm = _compiled(module)
     sources = portable.export_sources(gm) if with_source else {}
     extra: dict[str, Any] = {_EXTRA + MANIFEST: _manifest(gm, output_format, list(sources))}
     for name, data in sources.items():
         extra[f"{_EXTRA}{SOURCES}{name}.pt2"] = base64.b64encode(data).decode("ascii")
     if output_format == "exported_program":
-        ep = _export(gm, inputs, kwarg_inputs)
-        found, expected = (
-            len(portable.engine_nodes(ep.graph_module)),
-            len(portable.engine_nodes(gm)),
-        )
-        if found != expected:  # pragma: no cover - export keeps custom ops; guard regressions
-            raise SerializationError(f"export kept {found} of {expected} engines")
-        torch.export.save(ep, path, extra_files=extra)
+        torch.export.save(_export(gm, inputs, kwarg_inputs), path, extra_files=extra)
     else:
-        if inputs is not None or kwarg_inputs is not None:
-            raise ValueError(
-                "inputs= is for output_format='exported_program' (TorchScript is "
-                "scripted from the compiled graph, not traced)"
-            )
-        torch.jit.save(to_torchscript(gm), os.fspath(path), _extra_files=extra)
+        scripted = to_torchscript(gm)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch.jit's deprecation notice
+            torch.jit.save(scripted, os.fspath(path), _extra_files=extra)
 
 
 def to_torchscript(gm: fx.GraphModule) -> torch.jit.ScriptModule:
@@ -227,6 +228,8 @@ def to_torchscript(gm: fx.GraphModule) -> torch.jit.ScriptModule:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # torch.jit's deprecation notice
+            # fx.GraphModule's own untyped attributes; they are not part of the program
+            warnings.filterwarnings("ignore", "The TorchScript type system doesn't support")
             return torch.jit.script(plain)
     except Exception as e:
         raise SerializationError(

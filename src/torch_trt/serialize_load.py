@@ -174,7 +174,9 @@ def _load_exported(
 
 
 def _jit_load(path: str) -> torch.jit.ScriptModule:
-    module = torch.jit.load(path)  # type: ignore[no-untyped-call]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit's deprecation notice
+        module = torch.jit.load(path)  # type: ignore[no-untyped-call]
     assert isinstance(module, torch.jit.ScriptModule)
     return module
 
