@@ -39,10 +39,14 @@ def _dynamic_shapes(meta: EngineMetadata) -> tuple[tuple[torch.Tensor, ...], Any
         lo, opt, hi = b.profile or (b.bounds[0], b.bounds[0], b.bounds[1])
         spec: dict[int, Any] = {}
         for d, sym in enumerate(b.shape):
-            if isinstance(sym, str) and lo[d] != hi[d]:
-                if sym not in dims:
-                    dims[sym] = torch.export.Dim(sym, min=lo[d], max=hi[d])
-                spec[d] = dims[sym]
+            if not isinstance(sym, str) or lo[d] == hi[d]:
+                continue
+            if not sym.isidentifier():  # an expression ("2*s0"): let export relate it
+                spec[d] = torch.export.Dim.AUTO(min=lo[d], max=hi[d])
+                continue
+            if sym not in dims:
+                dims[sym] = torch.export.Dim(sym, min=lo[d], max=hi[d])
+            spec[d] = dims[sym]
         example = tuple(max(o, 2) if d in spec and hi[d] >= 2 else o for d, o in enumerate(opt))
         examples.append(torch.zeros(example, dtype=b.torch_dtype))
         shapes.append(spec or None)
@@ -56,7 +60,14 @@ def export_source(sub: Any, meta: EngineMetadata) -> bytes:
     if isinstance(sub, RegionSource):
         sub = sub.program
     examples, shapes = _dynamic_shapes(meta)
-    ep = torch.export.export(sub, examples, dynamic_shapes=shapes, strict=False)
+    try:
+        ep = torch.export.export(sub, examples, dynamic_shapes=shapes, strict=False)
+    except Exception as e:
+        raise SerializationError(
+            f"could not export the ATen source of engine {meta.name} for with_source=True: "
+            f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}; "
+            "save without with_source"
+        ) from e
     buf = io.BytesIO()
     torch.export.save(ep, buf)
     return buf.getvalue()
