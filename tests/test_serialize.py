@@ -73,6 +73,8 @@ def test_runtime_context_overrides_compiled_runtime(small: Small) -> None:
     assert rel_error(compiled(x), small(x)) < FP32_RTOL
     with pytest.raises(ValueError, match="runtime must be one of"), torch_trt.runtime("cpu"):
         pass
+    # The context manager is the runtime package, called: its submodules stay reachable.
+    assert torch_trt.runtime.engine.FORMAT_VERSION == 2
 
 
 def test_reference_runtime_needs_a_program(small: Small) -> None:

@@ -7,9 +7,8 @@ Example:
     >>> torch_trt.save(compiled, "model.pt2")        # and in another process:
     >>> model = torch_trt.load("model.pt2")
 
-``torch_trt.runtime`` is the context manager choosing how engines run
-(``with torch_trt.runtime("reference"): ...``); the runtime package itself is
-``torch_trt.runtime`` only as an import path (``from torch_trt.runtime import engine``).
+``torch_trt.runtime`` is the runtime package and, called, the context manager choosing how
+engines run: ``with torch_trt.runtime("reference"): ...``.
 """
 
 from __future__ import annotations
@@ -31,7 +30,6 @@ from torch_trt.errors import (
 )
 from torch_trt.inputs import Input
 from torch_trt.report import Report, report
-from torch_trt.runtime.select import runtime
 from torch_trt.serialize import load, save
 from torch_trt.settings import CompileSettings
 
