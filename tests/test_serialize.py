@@ -312,3 +312,90 @@ def test_plain_exported_program_loads(tmp_path: Path) -> None:
     assert rep.engines == 0 and rep.fallbacks == []
     x = torch.randn(3)
     assert torch.equal(model(x), torch.relu(x))
+
+
+def test_missing_and_foreign_files(saved: Path, tmp_path: Path) -> None:
+    """No file is FileNotFoundError; a zip of something else, or with a legacy pickled payload,
+    is a SerializationError saying what it is."""
+    with pytest.raises(FileNotFoundError, match="no saved program at"):
+        torch_trt.load(tmp_path / "nothing.pt2")
+    with zipfile.ZipFile(tmp_path / "other.zip", "w") as z:
+        z.writestr("docs/readme.txt", "hello")
+    with pytest.raises(torch_trt.SerializationError, match="neither an ExportedProgram .pt2 nor"):
+        torch_trt.load(tmp_path / "other.zip")
+    legacy = tmp_path / "legacy.pt2"
+    with zipfile.ZipFile(saved) as zin, zipfile.ZipFile(legacy, "w") as zout:
+        for item in zin.infolist():
+            zout.writestr(item, zin.read(item.filename))
+        prefix = zin.namelist()[0].split("/")[0]
+        zout.writestr(f"{prefix}/data/constants/model.pt", b"")
+    with pytest.raises(torch_trt.SerializationError, match="legacy pickled payload format"):
+        torch_trt.load(legacy)
+
+
+def test_corrupt_torch_trt_entries(saved: Path, tmp_path: Path) -> None:
+    """A corrupt manifest, a corrupt region source and a corrupt program graph each raise
+    SerializationError naming the file and the part."""
+    cases: dict[str, tuple[str, Any, str]] = {
+        "manifest.pt2": ("torch_trt/manifest.json", lambda _: b"{", "manifest is corrupt"),
+        "b64.pt2": ("sources/trt_0.pt2", lambda _: b"%%%", r"sources/trt_0.pt2 is corrupt"),
+        "source.pt2": ("sources/trt_0.pt2", lambda _: b"AAAA", "source of engine trt_0 is corrupt"),
+        "graph.pt2": ("models/model.json", lambda _: b"{}", r"torch.export.load failed"),
+    }
+    for name, (entry, edit, why) in cases.items():
+        _rewrite(saved, tmp_path / name, entry, edit)
+        with pytest.raises(torch_trt.SerializationError, match=f"cannot load .*{name}.*{why}"):
+            torch_trt.load(tmp_path / name, runtime="reference")
+
+
+def test_rebuild_says_when_it_cannot_help(
+    saved: Path, small: Small, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rebuilding with the same TensorRT, or for a machine without a GPU, is refused saying
+    why and what to use instead."""
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without a GPU")
+    with pytest.raises(
+        torch_trt.RuntimeUnavailableError, match="same TensorRT cannot help.*'pytorch'"
+    ):
+        torch_trt.load(saved, on_incompatible="rebuild")
+    monkeypatch.setattr(torch_trt._trt, "version", lambda: "99.0-local")
+    with pytest.raises(
+        torch_trt.RuntimeUnavailableError,
+        match="rebuilt with the local TensorRT but cannot run here either: no CUDA",
+    ):
+        torch_trt.load(saved, on_incompatible="rebuild")
+
+
+def test_torchscript_engine_that_cannot_run(small: Small, tmp_path: Path) -> None:
+    """A TorchScript file of TensorRT engines on a machine without a GPU says so at load."""
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without a GPU")
+    compiled = torch_trt.dynamo.compile(small, [torch.randn(2, 4)], min_block_size=1)
+    torch_trt.save(compiled, tmp_path / "gpu.ts", output_format="torchscript")
+    with pytest.raises(
+        torch_trt.RuntimeUnavailableError, match=r"gpu.ts: engine trt_0 cannot run here: no CUDA"
+    ):
+        torch_trt.load(tmp_path / "gpu.ts")
+
+
+def test_save_input_errors(tmp_path: Path) -> None:
+    """A module with a non-tensor input needs inputs=; inputs that do not fit fail export
+    with a SerializationError saying to check them."""
+
+    class Scaled(torch.nn.Module):
+        def forward(self, x: torch.Tensor, scale: float) -> torch.Tensor:
+            return torch.relu(x) * scale + 1.0
+
+    compiled = torch_trt.dynamo.compile(
+        Scaled(), [torch.randn(2, 4), 2.0], min_block_size=1, runtime="reference"
+    )
+    with pytest.raises(ValueError, match="save needs inputs="):
+        torch_trt.save(compiled, tmp_path / "s.pt2")
+    with pytest.raises(ValueError, match=r"inputs\[0\] lies outside .* rank 3, expected rank 2"):
+        torch_trt.save(compiled, tmp_path / "s.pt2", inputs=[torch.randn(2, 4, 5), 2.0])
+    wide = torch_trt.Input(min_shape=(1, 4), opt_shape=(2, 4), max_shape=(8, 4))
+    with pytest.raises(ValueError, match=r"'x' has shape \(1, 4\): dim 0 is 1, allowed 2"):
+        torch_trt.save(compiled, tmp_path / "s.pt2", inputs=[wide, 2.0])
+    with pytest.raises(torch_trt.SerializationError, match="check that inputs= matches"):
+        torch_trt.save(compiled, tmp_path / "s.pt2", inputs=[torch.randn(2, 4)])

@@ -85,6 +85,26 @@ def _split(gm: fx.GraphModule, specs: list[Any]) -> tuple[list[Any], dict[str, A
     return specs[:n_args], dict(zip(keys, specs[n_args:], strict=True))
 
 
+def _check_within(gm: fx.GraphModule, given: list[Any]) -> None:
+    """Inputs to export with must lie in the shapes the module was compiled for: tracing skips
+    the input guard, so a wider range would be saved without any engine able to run it."""
+    from torch_trt.runtime.engine import shape_problem
+
+    expects = getattr(getattr(gm, "_guards_fn", None), "expects", [])
+    for i, (x, e) in enumerate(zip(given, expects, strict=False)):
+        if e is None or not isinstance(x, Input | torch.Tensor):
+            continue
+        spec = x if isinstance(x, Input) else Input.from_tensor(x)
+        problems = [shape_problem(e.name, s, e.lo, e.hi) for s in (spec.min_shape, spec.max_shape)]
+        problem = next((p for p in problems if p is not None), None)
+        if spec.dtype != e.dtype:
+            problem = f"input {e.name!r} must be {e.dtype}, got {spec.dtype}"
+        if problem is not None:
+            raise ValueError(
+                f"save: inputs[{i}] lies outside what the module was compiled for: {problem}"
+            )
+
+
 def _export(
     gm: fx.GraphModule, inputs: Sequence[Any] | None, kwarg_inputs: Mapping[str, Any] | None
 ) -> torch.export.ExportedProgram:
@@ -94,6 +114,7 @@ def _export(
         args, kwargs = _split(gm, list(_guard_specs(gm)))
     else:
         args, kwargs = list(inputs or ()), dict(kwarg_inputs or {})
+        _check_within(gm, [*args, *kwargs.values()])
     dynamic = _dynamic_shapes(gm, args, kwargs)
     try:
         ep = torch.export.export(
