@@ -399,3 +399,18 @@ def test_save_input_errors(tmp_path: Path) -> None:
         torch_trt.save(compiled, tmp_path / "s.pt2", inputs=[wide, 2.0])
     with pytest.raises(torch_trt.SerializationError, match="check that inputs= matches"):
         torch_trt.save(compiled, tmp_path / "s.pt2", inputs=[torch.randn(2, 4)])
+
+
+def test_file_saved_by_torch_export_save(small: Small, tmp_path: Path) -> None:
+    """A compiled module saved by torch.export.save itself (no manifest) loads; its report
+    lists the engine with its size."""
+    compiled = torch_trt.dynamo.compile(
+        small, [torch.randn(2, 4)], min_block_size=1, runtime="reference"
+    )
+    path = tmp_path / "by_torch.pt2"
+    torch.export.save(torch.export.export(compiled, (torch.randn(2, 4),), strict=False), path)
+    model = torch_trt.load(path)
+    (info,) = torch_trt.report(model).engine_info
+    assert info.name == "trt_0" and info.size_bytes == compiled.trt_0_engine.numel() > 0
+    x = torch.randn(2, 4)
+    assert rel_error(model(x), small(x)) < FP32_RTOL

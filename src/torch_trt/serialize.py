@@ -355,7 +355,17 @@ def _read_manifest(art: archive.Archive) -> dict[str, Any]:
 
 
 def _bare_report(module: torch.nn.Module) -> Report:
-    """What a file without a manifest tells: its engines, nothing else."""
+    """What a file without a manifest tells: its engines (name and size), nothing else."""
     from torch_trt.report import EngineInfo
 
-    return Report(engine_info=[EngineInfo(r.name, 0, 0, 0, 0.0) for r in engine_records(module)])
+    sizes: list[int] = []
+    if isinstance(module, fx.GraphModule):
+        for node in portable.engine_nodes(module):
+            blob = node.args[1]
+            target = blob.target if isinstance(blob, fx.Node) else None
+            sizes.append(int(getattr(module, str(target)).numel()) if target else 0)
+    records = engine_records(module)
+    sizes += [0] * (len(records) - len(sizes))
+    return Report(
+        engine_info=[EngineInfo(r.name, 0, 0, n, 0.0) for r, n in zip(records, sizes, strict=True)]
+    )
