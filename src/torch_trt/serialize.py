@@ -123,9 +123,15 @@ def _export(
     except Exception as e:
         raise SerializationError(
             f"torch.export could not export the compiled module for saving: "
-            f"{type(e).__name__}: {e}; check that inputs= matches the compiled module's inputs"
+            f"{type(e).__name__}: {_first_line(e)}; check that inputs= matches the compiled "
+            "module's inputs"
         ) from e
     return ep
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:300] if text else ""
 
 
 def _manifest(gm: fx.GraphModule, output_format: str, sources: Sequence[str]) -> str:
