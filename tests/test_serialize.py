@@ -269,15 +269,21 @@ def test_corrupt_entry_is_refused(saved: Path, tmp_path: Path) -> None:
 
 
 def test_code_executing_pickles_are_refused(saved: Path, tmp_path: Path) -> None:
-    """A raw pickle, a torch.save file and a .pt2 whose pickled payload would run code are
-    refused with SerializationError, and the code never runs."""
+    """A raw pickle, a torch.save file, a TorchScript-shaped archive and a .pt2 whose pickled
+    payload would run code are refused with SerializationError, and the code never runs."""
     marker = tmp_path / "pwned"
     (tmp_path / "raw.pt2").write_bytes(pickle.dumps(_Evil(marker)))
     torch.save({"x": _Evil(marker)}, tmp_path / "torchsave.pt2")
     buf = io.BytesIO()
     torch.save(_Evil(marker), buf)
     _rewrite(saved, tmp_path / "payload.pt2", "sample_inputs/model.pt", lambda _: buf.getvalue())
+    with zipfile.ZipFile(tmp_path / "script.ts", "w") as z:  # TorchScript-shaped
+        z.writestr("m/data.pkl", pickle.dumps(_Evil(marker), protocol=2))
+        z.writestr("m/code/__torch__.py", "")
+        z.writestr("m/constants.pkl", pickle.dumps((), protocol=2))
+        z.writestr("m/version", "3\n")
     expected = {
+        "script.ts": r"torch.jit.load failed .*Unknown type name",  # its unpickler refused
         "raw.pt2": "raw pickle",
         "torchsave.pt2": "torch.save file",
         "payload.pt2": r"does not load with torch.load\(weights_only=True\)",
