@@ -132,6 +132,7 @@ def test_pytorch_fallback_warns_once_per_region(saved: Path, small: Small) -> No
     x = torch.randn(2, 4)
     assert rel_error(model(x), small(x)) < FP32_RTOL
     assert engine_records(model) == []
+    assert not hasattr(model, "trt_0_engine")  # the engine that cannot run is freed
 
 
 def test_no_source_means_no_portability(small: Small, tmp_path: Path) -> None:

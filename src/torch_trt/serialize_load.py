@@ -139,8 +139,18 @@ def _set_constant(gm: fx.GraphModule, node: fx.Node, index: int, name: str, data
     args = list(node.args)
     args[index] = attr
     node.args = tuple(args)
-    if isinstance(old, fx.Node) and not old.users:
-        gm.graph.erase_node(old)
+    _drop_unused(gm, [old])
+
+
+def _drop_unused(gm: fx.GraphModule, nodes: list[Any]) -> None:
+    """Erase constant nodes nothing reads any more, and free their tensors."""
+    for c in nodes:
+        if not isinstance(c, fx.Node) or c.users:
+            continue
+        gm.graph.erase_node(c)
+        target = str(c.target)
+        if not any(n.op == "get_attr" and n.target == target for n in gm.graph.nodes):
+            delattr(gm, target)
 
 
 def _to_pytorch(gm: fx.GraphModule, node: fx.Node, name: str, src: fx.GraphModule) -> None:
@@ -151,11 +161,9 @@ def _to_pytorch(gm: fx.GraphModule, node: fx.Node, name: str, src: fx.GraphModul
         call = gm.graph.call_module(target, tuple(node.args[0]))  # type: ignore[arg-type]
     call.meta.update(node.meta)
     node.replace_all_uses_with(call)
-    constants = [a for a in node.args[1:3] if isinstance(a, fx.Node)]
+    constants = list(node.args[1:3])
     gm.graph.erase_node(node)
-    for c in constants:
-        if not c.users:
-            gm.graph.erase_node(c)
+    _drop_unused(gm, constants)
 
 
 def _load_exported(
