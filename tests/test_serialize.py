@@ -295,6 +295,23 @@ def test_code_executing_pickles_are_refused(saved: Path, tmp_path: Path) -> None
     assert not marker.exists()
 
 
+def test_region_source_is_vetted_too(saved: Path, tmp_path: Path) -> None:
+    """A region source is an archive of its own: one whose payload pickle would run code is
+    refused before torch.export.load reads it."""
+    from torch_trt import portable
+
+    marker = tmp_path / "pwned"
+    buf = io.BytesIO()
+    torch.save(_Evil(marker), buf)
+    _rewrite(saved, tmp_path / "evil.pt2", "sample_inputs/model.pt", lambda _: buf.getvalue())
+    data = (tmp_path / "evil.pt2").read_bytes()
+    with pytest.raises(
+        torch_trt.SerializationError, match=r"f.pt2 \(source of engine trt_0\).*weights_only"
+    ):
+        portable.load_source(data, "trt_0", "f.pt2")
+    assert not marker.exists()
+
+
 def test_pickled_constant_is_refused(saved: Path, tmp_path: Path) -> None:
     """A constant stored as a pickled Python object (torch.export's opaque constants) is
     refused before torch.export.load could unpickle it."""
@@ -341,12 +358,26 @@ def test_missing_and_foreign_files(saved: Path, tmp_path: Path) -> None:
 
 
 def test_corrupt_torch_trt_entries(saved: Path, tmp_path: Path) -> None:
-    """A corrupt manifest, a corrupt region source and a corrupt program graph each raise
-    SerializationError naming the file and the part."""
+    """A corrupt manifest, a missing or corrupt region source and a corrupt program graph each
+    raise SerializationError naming the file and the part."""
+    with zipfile.ZipFile(saved) as z:
+        name = next(n for n in z.namelist() if n.endswith("model_weights_config.json"))
+        config = json.loads(z.read(name))["config"]
+    source_file = "weights/" + config["torch_trt_source_trt_0"]["path_name"]
+
+    def missing(data: bytes) -> bytes:
+        raw = json.loads(data)
+        raw["sources"] = ["trt_0", "trt_9"]
+        return json.dumps(raw).encode()
+
     cases: dict[str, tuple[str, Any, str]] = {
         "manifest.pt2": ("torch_trt/manifest.json", lambda _: b"{", "manifest is corrupt"),
-        "b64.pt2": ("sources/trt_0.pt2", lambda _: b"%%%", r"sources/trt_0.pt2 is corrupt"),
-        "source.pt2": ("sources/trt_0.pt2", lambda _: b"AAAA", "source of engine trt_0 is corrupt"),
+        "missing.pt2": ("torch_trt/manifest.json", missing, "source of engine trt_9 is missing"),
+        "source.pt2": (
+            source_file,
+            lambda d: bytes(len(d)),
+            r"\(source of engine trt_0\): the zip archive is corrupt",
+        ),
         "graph.pt2": ("models/model.json", lambda _: b"{}", r"torch.export.load failed"),
     }
     for name, (entry, edit, why) in cases.items():

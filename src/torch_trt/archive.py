@@ -17,6 +17,7 @@ import json
 import os
 import zipfile
 import zlib
+from typing import IO
 
 import torch
 
@@ -120,8 +121,21 @@ def inspect(path: str | os.PathLike[str]) -> Archive:
         raise FileNotFoundError(f"no saved program at {path}")
     if not zipfile.is_zipfile(path):
         raise _not_zip(path)
+    with open(path, "rb") as f:
+        return _vet(path, f)
+
+
+def vet_program(data: bytes, label: str) -> None:
+    """Vet an ExportedProgram held in memory (a region source) as :func:`inspect` vets a file;
+    ``label`` names it in messages."""
+    art = _vet(label, io.BytesIO(data))
+    if art.kind != "exported_program":
+        raise _refuse(label, "it is not an ExportedProgram")
+
+
+def _vet(path: str, f: IO[bytes]) -> Archive:
     try:
-        with zipfile.ZipFile(path) as z:
+        with zipfile.ZipFile(f) as z:
             bad = z.testzip()
             if bad is not None:
                 raise _refuse(path, f"entry {bad!r} is corrupt (CRC mismatch)")
@@ -129,9 +143,7 @@ def inspect(path: str | os.PathLike[str]) -> Archive:
             kind, prefix = _kind(path, z, names)
             if kind == "exported_program":
                 _check_payloads(path, z, prefix)
-                extra = f"{prefix}{EXTRA}torch_trt/"
-            else:
-                extra = f"{prefix}extra/torch_trt/"
+            extra = f"{prefix}{EXTRA}torch_trt/"
             files = {n[len(extra) :]: z.read(n) for n in names if n.startswith(extra)}
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
         raise _refuse(path, f"the zip archive is corrupt ({e})") from None

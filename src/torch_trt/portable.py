@@ -1,7 +1,8 @@
 """Portable artifacts: each TensorRT region's ATen source, exported, restored and rebuilt.
 
 ``save(..., with_source=True)`` stores every region's subgraph as its own ExportedProgram
-(``torch.export.save`` bytes, loaded back with ``torch.export.load`` after the archive checks),
+(``torch.export.save`` bytes in a uint8 buffer ``torch_trt_source_<engine>`` of the saved
+program; loaded back with ``torch.export.load``, whose archive passed the same checks),
 so a loaded program can run a region whose engine cannot run here in PyTorch, rebuild its
 engine with the local TensorRT, or give the reference runtime a program to evaluate.
 """
@@ -23,6 +24,7 @@ from torch_trt.runtime.engine import Binding, EngineMetadata, build_targets
 from torch_trt.runtime.op import parse_metadata
 
 SOURCES_KEY = "torch_trt_sources"
+SOURCE_PREFIX = "torch_trt_source_"  # + engine name: a saved program's buffer holding a source
 EXECUTE = torch.ops.torch_trt.execute_engine.default
 
 
@@ -92,6 +94,26 @@ def export_sources(gm: fx.GraphModule) -> dict[str, bytes]:
     return out
 
 
+def as_tensor(data: bytes) -> torch.Tensor:
+    """``data`` as a uint8 tensor (how engines and sources travel in a program)."""
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8).clone()
+
+
+def take_sources(gm: fx.GraphModule, names: list[str], path: str) -> dict[str, bytes]:
+    """Remove the source buffers ``names`` from a loaded program; their bytes by engine name."""
+    out = {}
+    for name in names:
+        target = SOURCE_PREFIX + name
+        blob = getattr(gm, target, None)
+        if not isinstance(blob, torch.Tensor) or blob.dtype != torch.uint8:
+            raise SerializationError(f"cannot load {path}: the source of engine {name} is missing")
+        out[name] = bytes(blob.numpy())
+        for n in [n for n in gm.graph.nodes if n.op == "get_attr" and n.target == target]:
+            gm.graph.erase_node(n)
+        delattr(gm, target)
+    return out
+
+
 class RegionSource(torch.nn.Module):
     """A region's source program called like ``execute_engine``: tensors in, a list out."""
 
@@ -105,7 +127,11 @@ class RegionSource(torch.nn.Module):
 
 
 def load_source(data: bytes, name: str, path: str) -> fx.GraphModule:
-    """The region's source as a module (``torch.export.load`` of the stored bytes)."""
+    """The region's source as a module (``torch.export.load`` of the stored bytes, vetted
+    first like any file: it is an archive of its own)."""
+    from torch_trt.archive import vet_program
+
+    vet_program(data, f"{path} (source of engine {name})")
     try:
         module = torch.export.load(io.BytesIO(data)).module()
     except Exception as e:

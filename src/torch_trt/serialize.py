@@ -14,7 +14,6 @@ Example:
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import warnings
@@ -38,7 +37,6 @@ __all__ = ["engine_records", "load", "save", "to_torchscript"]
 FORMATS = ("exported_program", "torchscript")
 ARTIFACT_VERSION = 1
 MANIFEST = "manifest.json"
-SOURCES = "sources/"
 _EXTRA = "torch_trt/"
 
 
@@ -212,10 +210,17 @@ def save(
     gm = _compiled(module)
     sources = portable.export_sources(gm) if with_source else {}
     extra: dict[str, Any] = {_EXTRA + MANIFEST: _manifest(gm, output_format, list(sources))}
-    for name, data in sources.items():
-        extra[f"{_EXTRA}{SOURCES}{name}.pt2"] = base64.b64encode(data).decode("ascii")
     if output_format == "exported_program":
-        torch.export.save(_export(gm, inputs, kwarg_inputs), path, extra_files=extra)
+        # Sources travel as unused uint8 buffers of the program: raw bytes, read back by
+        # torch.export.load as tensors (no pickle), only while saving.
+        for name, data in sources.items():
+            gm.register_buffer(portable.SOURCE_PREFIX + name, portable.as_tensor(data))
+        try:
+            ep = _export(gm, inputs, kwarg_inputs)
+        finally:
+            for name in sources:
+                delattr(gm, portable.SOURCE_PREFIX + name)
+        torch.export.save(ep, path, extra_files=extra)
     else:
         scripted = to_torchscript(gm)
         with warnings.catch_warnings():
@@ -318,11 +323,7 @@ def load(
     _choice("on_incompatible", on_incompatible, ("error", "rebuild", "pytorch"))
     art = archive.inspect(path)
     manifest = _read_manifest(art)
-    sources = {
-        k[len(SOURCES) : -len(".pt2")]: _b64(art.path, k, v)
-        for k, v in art.files.items()
-        if k.startswith(SOURCES)
-    }
+    sources = [str(s) for s in manifest.get("sources", [])]
     module = load_program(art, runtime, on_incompatible, sources, manifest_specs(manifest))
     raw = manifest.get("report")
     rep = Report.from_dict(raw) if isinstance(raw, dict) else _bare_report(module)
@@ -331,13 +332,6 @@ def load(
     else:
         object.__setattr__(module, "_torch_trt_report", rep)
     return module
-
-
-def _b64(path: str, name: str, data: bytes) -> bytes:
-    try:
-        return base64.b64decode(data, validate=True)
-    except ValueError:
-        raise SerializationError(f"cannot load {path}: {name} is corrupt") from None
 
 
 def _read_manifest(art: archive.Archive) -> dict[str, Any]:

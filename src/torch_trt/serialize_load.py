@@ -132,7 +132,7 @@ def _set_constant(gm: fx.GraphModule, node: fx.Node, index: int, name: str, data
     target = name
     while hasattr(gm, target):
         target += "_"
-    gm.register_buffer(target, torch.frombuffer(bytearray(data), dtype=torch.uint8).clone())
+    gm.register_buffer(target, portable.as_tensor(data))
     with gm.graph.inserting_before(node):
         attr = gm.graph.get_attr(target)
     old = node.args[index]
@@ -167,11 +167,12 @@ def _to_pytorch(gm: fx.GraphModule, node: fx.Node, name: str, src: fx.GraphModul
 
 
 def _load_exported(
-    art: Archive, runtime: str | None, on_incompatible: str, sources: dict[str, bytes]
+    art: Archive, runtime: str | None, on_incompatible: str, names: list[str]
 ) -> fx.GraphModule:
     ep = _guarded(art.path, "torch.export.load", lambda: torch.export.load(art.path))
     gm = _guarded(art.path, "ExportedProgram.module()", ep.module)
     assert isinstance(gm, fx.GraphModule)
+    sources = portable.take_sources(gm, names, art.path)
     loader = _Loader(art.path, runtime, on_incompatible, sources)
     for node in portable.engine_nodes(gm):
         loader.resolve(gm, node)
@@ -217,10 +218,11 @@ def load_program(
     art: Archive,
     runtime: str | None,
     on_incompatible: str,
-    sources: dict[str, bytes],
+    sources: list[str],
     specs: list[Input],
 ) -> torch.nn.Module:
-    """The loaded module, every engine resolved for this machine."""
+    """The loaded module, every engine resolved for this machine (``sources``: the engines
+    whose source the file holds)."""
     if art.kind == "torchscript":
         return _load_torchscript(art, runtime, on_incompatible)  # type: ignore[no-any-return]
     gm = _load_exported(art, runtime, on_incompatible, sources)
