@@ -4,11 +4,17 @@ Example:
     >>> import torch, torch_trt
     >>> compiled = torch_trt.compile(model, inputs=[torch.randn(1, 3, 224, 224)])
     >>> print(torch_trt.report(compiled))
+    >>> torch_trt.save(compiled, "model.pt2")        # and in another process:
+    >>> model = torch_trt.load("model.pt2")
+
+``torch_trt.runtime`` is the runtime package and, called, the context manager choosing how
+engines run: ``with torch_trt.runtime("reference"): ...``.
 """
 
 from __future__ import annotations
 
-from torch_trt import dynamo, fx, runtime, ts
+from torch_trt import dynamo, fx, serialize, ts
+from torch_trt import runtime as _runtime_package  # noqa: F401  (registers execute_engine)
 from torch_trt._compile import compile
 from torch_trt.convert.registry import converter
 from torch_trt.errors import (
@@ -18,12 +24,14 @@ from torch_trt.errors import (
     EngineFormatError,
     InputShapeError,
     RuntimeUnavailableError,
+    SerializationError,
     TensorRTUnavailableError,
     TorchTRTError,
     UnsupportedOperatorError,
 )
 from torch_trt.inputs import Input
 from torch_trt.report import Report, report
+from torch_trt.serialize import load, save
 from torch_trt.settings import CompileSettings
 
 __version__ = "0.1.0"
@@ -38,6 +46,7 @@ __all__ = [
     "InputShapeError",
     "Report",
     "RuntimeUnavailableError",
+    "SerializationError",
     "TensorRTUnavailableError",
     "TorchTRTError",
     "UnsupportedOperatorError",
@@ -45,7 +54,10 @@ __all__ = [
     "converter",
     "dynamo",
     "fx",
+    "load",
     "report",
     "runtime",
+    "save",
+    "serialize",
     "ts",
 ]

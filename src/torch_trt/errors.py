@@ -65,3 +65,8 @@ class InputShapeError(TorchTRTError, ValueError):
 
 class EngineFormatError(TorchTRTError):
     """A serialized engine or its metadata is corrupt or from an incompatible version."""
+
+
+class SerializationError(TorchTRTError, ValueError):
+    """A saved file cannot be loaded: corrupt, truncated, foreign, unsafe or from a newer
+    torch-trt. The message names the file and what is wrong."""

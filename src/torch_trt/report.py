@@ -105,6 +105,25 @@ class Report:
             "summary": self.summary(),
         }
 
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Report:
+        """The report :meth:`to_dict` wrote (``layer_to_node`` too when present)."""
+        return cls(
+            placements=[
+                NodePlacement(
+                    p["node"],
+                    p["op"],
+                    p.get("engine"),
+                    Reason(p["reason"]) if p.get("reason") else None,
+                    p.get("detail", ""),
+                )
+                for p in raw.get("placements", [])
+            ],
+            engine_info=[EngineInfo(**e) for e in raw.get("engines", [])],
+            stage_seconds=dict(raw.get("stage_seconds", {})),
+            layer_to_node=dict(raw.get("layer_to_node", {})),
+        )
+
     def to_json(self) -> str:
         """The report as JSON."""
         return json.dumps(self.to_dict(), indent=2)

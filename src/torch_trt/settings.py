@@ -48,6 +48,9 @@ class CompileSettings:
         debug: keep the graph after every stage on the report for inspection.
         pass_through_build_failures: ``torch.compile`` backend only: raise when a graph fails
             to compile instead of running it eagerly.
+        keep_source: keep each TensorRT region's ATen subgraph on the compiled module, so
+            ``torch_trt.save(..., with_source=True)`` can store it. Off by default: the sources
+            keep the region's weights in host memory beside the engine.
     """
 
     min_block_size: int = 5
@@ -60,6 +63,7 @@ class CompileSettings:
     progress: Callable[[str, int, int], None] | None = None
     debug: bool = False
     pass_through_build_failures: bool = False
+    keep_source: bool = False
 
     def __post_init__(self) -> None:
         _check_int("min_block_size", self.min_block_size, 1)
@@ -69,7 +73,12 @@ class CompileSettings:
             raise ValueError(f"runtime must be one of {_RUNTIMES}, got {self.runtime!r}")
         if self.progress is not None and not callable(self.progress):
             raise TypeError(f"progress must be callable or None, got {type(self.progress)}")
-        for flag in ("require_full_compilation", "fallback_on_build_failure", "debug"):
+        for flag in (
+            "require_full_compilation",
+            "fallback_on_build_failure",
+            "debug",
+            "keep_source",
+        ):
             if not isinstance(getattr(self, flag), bool):
                 raise TypeError(f"{flag} must be a bool, got {getattr(self, flag)!r}")
         object.__setattr__(

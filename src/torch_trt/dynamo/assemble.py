@@ -12,7 +12,7 @@ from torch_trt import _trt
 from torch_trt.build import Profile
 from torch_trt.convert.interpreter import Network
 from torch_trt.dynamo.shapes import dims_json
-from torch_trt.runtime.engine import Binding, EngineMetadata
+from torch_trt.runtime.engine import Binding, EngineMetadata, build_targets
 
 
 @dataclasses.dataclass
@@ -60,6 +60,7 @@ def metadata_for(region: BuiltRegion, sub: fx.GraphModule, runtime: str) -> Engi
         inputs=inputs,
         outputs=outputs,
         runtime=runtime,
+        compute_capabilities=build_targets(_trt.flavour()),
     )
 
 
@@ -67,8 +68,12 @@ def _blob(data: bytes) -> torch.Tensor:
     return torch.frombuffer(bytearray(data), dtype=torch.uint8).clone()
 
 
-def splice_engine(gm: fx.GraphModule, region: BuiltRegion, runtime: str) -> None:
-    """Swap the call of submodule ``region.name`` for ``torch_trt.execute_engine``."""
+def splice_engine(
+    gm: fx.GraphModule, region: BuiltRegion, runtime: str, keep_source: bool = True
+) -> None:
+    """Swap the call of submodule ``region.name`` for ``torch_trt.execute_engine``; with
+    ``keep_source`` the submodule stays in ``gm.meta["torch_trt_sources"]`` (for
+    ``torch_trt.save(..., with_source=True)``)."""
     sub = getattr(gm, region.name)
     meta = metadata_for(region, sub, runtime)
     call = next(n for n in gm.graph.nodes if n.op == "call_module" and n.target == region.name)
@@ -87,4 +92,6 @@ def splice_engine(gm: fx.GraphModule, region: BuiltRegion, runtime: str) -> None
     call.replace_all_uses_with(new)
     gm.graph.erase_node(call)
     delattr(gm, region.name)
+    if keep_source:
+        gm.meta.setdefault("torch_trt_sources", {})[region.name] = sub
     new.name = region.name

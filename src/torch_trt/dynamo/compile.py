@@ -88,7 +88,7 @@ def compile(
             call = CallSignature.record(model, tuple(inputs), dict(kwarg_inputs or {}))
         training = model.training if isinstance(model, torch.nn.Module) else False
         out = make_compiled_module(
-            part.gm, call, training, mutated_attrs(part.gm), {REPORT_KEY: rep}
+            part.gm, call, training, mutated_attrs(part.gm), {**part.gm.meta, REPORT_KEY: rep}
         )
     log.info(rep.summary())
     return out
@@ -213,7 +213,7 @@ def _build_and_splice(
             reference = read_network(network.net).to_bytes()
     with rep.stage("assemble"):
         region = BuiltRegion(name, network, engine, reference, profile)
-        splice_engine(part.gm, region, s.runtime)
+        splice_engine(part.gm, region, s.runtime, s.keep_source)
     rep.layer_to_node[name] = network.layer_to_node
     in_engine = sum(
         1 for n in sub.graph.nodes if n.op == "call_function" and n.name in part.placements

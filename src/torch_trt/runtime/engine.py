@@ -2,9 +2,10 @@
 
 An engine travels as a uint8 tensor (the serialized plan) plus a JSON metadata record. The
 record is versioned and names the TensorRT flavour and version that built the engine, the
-binding names, dtypes and shapes. Deserialized engines and execution contexts are cached per
-process by ``engine_id``; a call only checks inputs, binds pointers and launches on the current
-torch CUDA stream.
+compute capabilities it targets, the binding names, dtypes, shapes and profiles. Deserialized
+engines and execution contexts are cached per process by ``engine_id`` and CUDA device (an
+engine is deserialized under the device it runs on); a call only checks inputs, binds pointers
+and launches on the current torch CUDA stream.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -25,9 +26,11 @@ from torch_trt.errors import (
     TensorRTUnavailableError,
 )
 
-FORMAT_VERSION = 1
-# Compute capabilities TensorRT-RTX deserializes on (TENSORRT_NOTES.md).
-_RTX_MIN_CC = {(8, 0), (8, 6), (8, 9)}
+# 1: flavour, version, bindings. 2: adds the compute capabilities the engine targets.
+FORMAT_VERSION = 2
+# Compute capabilities TensorRT-RTX deserializes on (TENSORRT_NOTES.md); "12.0+" = 12.0 and newer.
+RTX_TARGETS = ("8.0", "8.6", "8.9", "12.0+")
+_MiB = 1 << 20
 
 
 Dims = tuple[int | str, ...]
@@ -81,6 +84,7 @@ class EngineMetadata:
     outputs: tuple[Binding, ...]
     runtime: str = "tensorrt"
     format_version: int = FORMAT_VERSION
+    compute_capabilities: tuple[str, ...] = ()
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -91,13 +95,22 @@ class EngineMetadata:
         try:
             raw = json.loads(text)
             version = raw.get("format_version")
-            if version != FORMAT_VERSION:
+            if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
+                newer = isinstance(version, int) and version > FORMAT_VERSION
                 raise EngineFormatError(
                     f"engine metadata format {version} is not supported by this torch-trt "
-                    f"(expects {FORMAT_VERSION}); recompile the model"
+                    f"(it reads formats 1 to {FORMAT_VERSION}); "
+                    + (
+                        "it was written by a newer torch-trt: upgrade torch-trt to load it"
+                        if newer
+                        else "recompile the model"
+                    )
                 )
+            if version == 1 and raw.get("flavour") == "tensorrt_rtx":
+                raw["compute_capabilities"] = RTX_TARGETS  # what format 1 engines targeted
             raw["inputs"] = tuple(Binding.from_dict(b) for b in raw["inputs"])
             raw["outputs"] = tuple(Binding.from_dict(b) for b in raw["outputs"])
+            raw["compute_capabilities"] = tuple(str(c) for c in raw.get("compute_capabilities", ()))
             return cls(**raw)
         except EngineFormatError:
             raise
@@ -142,63 +155,166 @@ def check_inputs(meta: EngineMetadata, inputs: Sequence[torch.Tensor]) -> None:
             raise InputShapeError(f"engine {meta.name}: {problem}")
 
 
+class CudaDevices:
+    """The CUDA queries and allocations the GPU path makes, in one place so tests can replace
+    them with a double (no test machine has a GPU TensorRT runs on)."""
+
+    def is_available(self) -> bool:
+        return torch.cuda.is_available()
+
+    def device_of(self, t: torch.Tensor) -> torch.device:
+        return t.device
+
+    def current(self) -> torch.device:
+        return torch.device("cuda", torch.cuda.current_device())
+
+    def capability(self, device: torch.device) -> tuple[int, int]:
+        major, minor = torch.cuda.get_device_capability(device)
+        return int(major), int(minor)
+
+    def name(self, device: torch.device) -> str:
+        return str(torch.cuda.get_device_name(device))
+
+    def free_bytes(self, device: torch.device) -> int:
+        torch.cuda.empty_cache()  # blocks torch holds but does not use are free for TensorRT
+        return int(torch.cuda.mem_get_info(device)[0])
+
+    def use(self, device: torch.device) -> Any:
+        return torch.cuda.device(device)
+
+    def stream(self, device: torch.device) -> Any:
+        return torch.cuda.current_stream(device)
+
+    def empty(self, shape: Sequence[int], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        return torch.empty(tuple(shape), dtype=dtype, device=device)
+
+    def keep_until_done(self, t: torch.Tensor, stream: Any) -> None:
+        t.record_stream(stream)
+
+
+cuda = CudaDevices()
+
+
+def build_targets(flavour: str) -> tuple[str, ...]:
+    """Compute capabilities an engine built now targets (we never narrow the builder's
+    default): TensorRT-RTX's portable set, or full TensorRT's build GPU (unknown without one)."""
+    if flavour == "tensorrt_rtx":
+        return RTX_TARGETS
+    if torch.cuda.is_available():
+        major, minor = torch.cuda.get_device_capability()
+        return (f"{major}.{minor}",)
+    return ()
+
+
+def _targets_cover(targets: Sequence[str], cc: tuple[int, int]) -> bool:
+    if not targets:
+        return True  # unrecorded: let TensorRT decide at deserialization
+    for t in targets:
+        lo = tuple(int(x) for x in t.rstrip("+").split("."))
+        if (t.endswith("+") and cc >= lo) or cc == lo:
+            return True
+    return False
+
+
+def trt_problem(meta: EngineMetadata) -> str | None:
+    """Why the installed TensorRT cannot deserialize this engine, or ``None``."""
+    if not _trt.available():
+        return f"it was built with {meta.flavour} {meta.trt_version}, and no TensorRT is installed"
+    if _trt.flavour() != meta.flavour or _trt.version() != meta.trt_version:
+        return (
+            f"it was built with {meta.flavour} {meta.trt_version}, but {_trt.flavour()} "
+            f"{_trt.version()} is installed (engines load only in the TensorRT that built them)"
+        )
+    return None
+
+
+def gpu_problem(meta: EngineMetadata, device: torch.device | None = None) -> str | None:
+    """Why this machine's GPU cannot run the engine (no CUDA, unsupported compute
+    capability), or ``None``."""
+    if not cuda.is_available():
+        return "no CUDA device is available (torch.cuda.is_available() is False)"
+    device = device or cuda.current()
+    cc = cuda.capability(device)
+    if not _targets_cover(meta.compute_capabilities, cc):
+        built = "TensorRT-RTX" if meta.flavour == "tensorrt_rtx" else meta.flavour
+        return (
+            f"it was built with {built} for compute capabilities "
+            f"{', '.join(meta.compute_capabilities)}, which does not support compute "
+            f"capability {cc[0]}.{cc[1]} of {cuda.name(device)} ({device})"
+        )
+    return None
+
+
 def _usable_device(meta: EngineMetadata, inputs: Sequence[torch.Tensor]) -> torch.device:
     """The CUDA device to run on, or :class:`RuntimeUnavailableError` saying why there is none."""
-    if not torch.cuda.is_available():
+    if not cuda.is_available():
         raise RuntimeUnavailableError(
             f"engine {meta.name} needs a CUDA GPU, but no CUDA device is available "
-            "(torch.cuda.is_available() is False). Compile with runtime='reference' to evaluate "
-            "the TensorRT network with PyTorch ops instead."
+            "(torch.cuda.is_available() is False). Use runtime='reference' (at compile, at "
+            "torch_trt.load, or `with torch_trt.runtime('reference'):`) to evaluate the "
+            "TensorRT network with PyTorch ops instead."
         )
-    devices = {t.device for t in inputs}
+    devices = {cuda.device_of(t) for t in inputs}
     if any(d.type != "cuda" for d in devices) or len(devices) > 1:
         raise InputShapeError(
             f"engine {meta.name}: inputs must all be on one CUDA device, "
             f"got {sorted(map(str, devices))}"
         )
-    device = next(iter(devices)) if devices else torch.device("cuda", torch.cuda.current_device())
-    cc = torch.cuda.get_device_capability(device)
-    if meta.flavour == "tensorrt_rtx" and cc not in _RTX_MIN_CC and cc < (12, 0):
-        raise RuntimeUnavailableError(
-            f"engine {meta.name} was built with TensorRT-RTX, which does not support compute "
-            f"capability {cc[0]}.{cc[1]} of {torch.cuda.get_device_name(device)} "
-            "(supported: 8.0, 8.6, 8.9, 12.0 and newer)"
-        )
+    device = next(iter(devices)) if devices else cuda.current()
+    problem = gpu_problem(meta, device)
+    if problem is not None:
+        raise RuntimeUnavailableError(f"engine {meta.name} cannot run here: {problem}")
     return device
 
 
 class _Loaded:
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, meta: EngineMetadata, engine: Any, device: torch.device) -> None:
         self.engine = engine
-        self.context = engine.create_execution_context()
+        needed = int(getattr(engine, "device_memory_size_v2", 0))
+        free = cuda.free_bytes(device)
+        context = engine.create_execution_context() if needed <= free else None
+        if context is None:  # TensorRT returns None when it cannot allocate
+            raise RuntimeUnavailableError(
+                f"engine {meta.name} needs {needed / _MiB:.1f} MiB of device memory on "
+                f"{device}, but only {free / _MiB:.1f} MiB are free; free GPU memory (other "
+                "models, larger batches) or compile with a smaller workspace_size"
+            )
+        self.context: Any = context
         self.lock = threading.Lock()
 
 
-_CACHE: dict[str, _Loaded] = {}
+_CACHE: dict[tuple[str, int], _Loaded] = {}
 _CACHE_LOCK = threading.Lock()
 
 
-def _load(meta: EngineMetadata, blob: torch.Tensor) -> _Loaded:
+def _load(meta: EngineMetadata, blob: torch.Tensor, device: torch.device) -> _Loaded:
+    """The engine deserialized under ``device`` (an ICudaEngine belongs to the device it was
+    deserialized on), cached per (engine, device)."""
+    key = (meta.engine_id, int(device.index or 0))
     with _CACHE_LOCK:
-        if meta.engine_id in _CACHE:
-            return _CACHE[meta.engine_id]
+        if key in _CACHE:
+            return _CACHE[key]
         try:
             trt = _trt.load()
         except TensorRTUnavailableError as e:
             raise RuntimeUnavailableError(f"cannot run engine {meta.name}: {e}") from e
-        if _trt.flavour() != meta.flavour:
+        problem = trt_problem(meta)
+        if problem is not None:
             raise RuntimeUnavailableError(
-                f"engine {meta.name} was built with {meta.flavour} {meta.trt_version}, "
-                f"but {_trt.flavour()} {_trt.version()} is installed"
+                f"engine {meta.name} cannot run here: {problem}; load the saved program with "
+                "on_incompatible='rebuild' or 'pytorch' (saved with_source=True)"
             )
         logger = _trt.RecordingLogger()
-        runtime = trt.Runtime(logger.trt_logger)
-        engine = runtime.deserialize_cuda_engine(blob.cpu().numpy().tobytes())
-        if engine is None:  # TensorRT logs and returns None rather than raising
-            detail = " | ".join(logger.take_errors()) or "no reason given"
-            raise RuntimeUnavailableError(f"TensorRT could not load engine {meta.name}: {detail}")
-        _check_bindings(meta, engine)
-        loaded = _CACHE[meta.engine_id] = _Loaded(engine)
+        with cuda.use(device):
+            runtime = trt.Runtime(logger.trt_logger)
+            engine = runtime.deserialize_cuda_engine(blob.cpu().numpy().tobytes())
+            if engine is None:  # TensorRT logs and returns None rather than raising
+                detail = " | ".join(logger.take_errors()) or "no reason given"
+                raise RuntimeUnavailableError(
+                    f"TensorRT could not load engine {meta.name} on {device}: {detail}"
+                )
+            _check_bindings(meta, engine)
+            loaded = _CACHE[key] = _Loaded(meta, engine, device)
         return loaded
 
 
@@ -224,29 +340,49 @@ def _check_bindings(meta: EngineMetadata, engine: Any) -> None:
         )
 
 
+_SCRATCH: dict[int, torch.Tensor] = {}
+
+
+def _address(t: torch.Tensor, device: torch.device) -> int:
+    """A tensor's address for TensorRT; a zero-size tensor gets a valid scratch address
+    (torch gives it none), so TensorRT never sees a null pointer."""
+    if t.numel() > 0:
+        return int(t.data_ptr())
+    key = int(device.index or 0)
+    if key not in _SCRATCH:
+        _SCRATCH[key] = cuda.empty((256,), torch.uint8, device)
+    return int(_SCRATCH[key].data_ptr())
+
+
+def _bind(ctx: Any, meta: EngineMetadata, inputs: Sequence[torch.Tensor]) -> Iterator[Any]:
+    """Set input shapes and addresses; yield each output's binding and shape."""
+    for t, b in zip(inputs, meta.inputs, strict=True):
+        ctx.set_input_shape(b.name, tuple(t.shape))
+    for t, b in zip(inputs, meta.inputs, strict=True):
+        ctx.set_tensor_address(b.name, _address(t, t.device))
+    for b in meta.outputs:
+        yield b, tuple(int(d) for d in ctx.get_tensor_shape(b.name))
+
+
 def execute(
     meta: EngineMetadata, blob: torch.Tensor, inputs: Sequence[torch.Tensor]
 ) -> list[torch.Tensor]:
-    """Run the engine on CUDA tensors, on the current torch CUDA stream."""
+    """Run the engine on CUDA tensors, on the current torch CUDA stream of their device."""
     device = _usable_device(meta, inputs)
     check_inputs(meta, inputs)
-    loaded = _load(meta, blob)
-    with loaded.lock, torch.cuda.device(device):
+    loaded = _load(meta, blob, device)
+    with loaded.lock, cuda.use(device):
         ctx = loaded.context
         keep = [t.contiguous() for t in inputs]
-        for t, b in zip(keep, meta.inputs, strict=True):
-            ctx.set_input_shape(b.name, tuple(t.shape))
-            ctx.set_tensor_address(b.name, t.data_ptr())
         outputs = []
-        for b in meta.outputs:
-            shape = tuple(ctx.get_tensor_shape(b.name))
-            out = torch.empty(shape, dtype=b.torch_dtype, device=device)
-            ctx.set_tensor_address(b.name, out.data_ptr())
+        for b, shape in _bind(ctx, meta, keep):
+            out = cuda.empty(shape, b.torch_dtype, device)
+            ctx.set_tensor_address(b.name, _address(out, device))
             outputs.append(out)
-        stream = torch.cuda.current_stream(device)
+        stream = cuda.stream(device)
         if not ctx.execute_async_v3(stream.cuda_stream):
             raise RuntimeUnavailableError(f"TensorRT failed to enqueue engine {meta.name}")
         # The input copies must outlive the launch: tie them to the stream.
         for t in keep:
-            t.record_stream(stream)
+            cuda.keep_until_done(t, stream)
     return outputs

@@ -17,6 +17,7 @@ import torch
 from torch_trt.errors import EngineFormatError
 from torch_trt.runtime import engine as _engine
 from torch_trt.runtime.engine import EngineMetadata
+from torch_trt.runtime.select import selected
 
 
 @functools.lru_cache(maxsize=256)
@@ -77,12 +78,16 @@ def execute_engine(
     reference: torch.Tensor | None,
     metadata: str,
 ) -> list[torch.Tensor]:
-    """Run a TensorRT engine (or, with ``runtime="reference"``, its reference program)."""
+    """Run a TensorRT engine (or, with the reference runtime, its reference program).
+
+    The runtime is the innermost ``torch_trt.runtime(...)`` block's, else the metadata's."""
     meta = parse_metadata(metadata)
-    if meta.runtime == "reference":
+    if selected(meta.runtime) == "reference":
         if reference is None:
             raise EngineFormatError(
-                f"engine {meta.name} asks for the reference runtime but carries no program"
+                f"engine {meta.name} has no reference program, so the reference runtime cannot "
+                "evaluate it; compile with runtime='reference', or save with with_source=True "
+                "and load with runtime='reference'"
             )
         outs = _reference_run(meta, reference, inputs)
     else:
@@ -168,7 +173,7 @@ def _execute_engine_fake(
     if inputs:
         device = inputs[0].device
     else:
-        device = torch.device("cpu" if meta.runtime == "reference" else "cuda")
+        device = torch.device("cpu" if selected(meta.runtime) == "reference" else "cuda")
     outs = []
     for shape, b in zip(output_shapes(meta, inputs), meta.outputs, strict=True):
         sizes = [torch.library.get_ctx().new_dynamic_size() if d is None else d for d in shape]
