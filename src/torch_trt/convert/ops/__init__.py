@@ -12,6 +12,7 @@ from torch_trt.convert.ops import (  # noqa: F401
     index,
     matmul,
     norm,
+    pad,
     pool,
     reduce,
     resize,
