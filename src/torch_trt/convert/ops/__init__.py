@@ -16,6 +16,7 @@ from torch_trt.convert.ops import (  # noqa: F401
     pool,
     reduce,
     resize,
+    scan,
     shape,
     softmax,
     special,
