@@ -120,7 +120,7 @@ def convert_bitwise_not(ctx: ConversionContext, self: Any) -> Any:
     return ctx.cast(ctx.elementwise(minus_one, x, "SUB"), dtype)
 
 
-def _truth(ctx: ConversionContext, value: Any) -> Any:
+def truth(ctx: ConversionContext, value: Any) -> Any:
     """``value != 0`` as a bool ITensor (NaN counts as true, as in torch)."""
     x = ctx.itensor(value)
     dtype = ctx.dtype(x)
@@ -139,7 +139,7 @@ _LOGICAL = {
 
 def _make_logical(op: str) -> Callable[..., Any]:
     def convert(ctx: ConversionContext, self: Any, other: Any) -> Any:
-        return ctx.elementwise(_truth(ctx, self), _truth(ctx, other), op)
+        return ctx.elementwise(truth(ctx, self), truth(ctx, other), op)
 
     return convert
 
@@ -151,7 +151,7 @@ for _target, _op in _LOGICAL.items():
 @converter(aten.logical_not.default, dynamic=True)
 def convert_logical_not(ctx: ConversionContext, self: Any) -> Any:
     """``x == 0`` as bool."""
-    return ctx.unary(_truth(ctx, self), "NOT")
+    return ctx.unary(truth(ctx, self), "NOT")
 
 
 # --- where and clamp --------------------------------------------------------------------------
