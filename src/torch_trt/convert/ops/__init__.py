@@ -15,6 +15,7 @@ from torch_trt.convert.ops import (  # noqa: F401
     pad,
     pool,
     reduce,
+    reorder,
     resize,
     scan,
     shape,
