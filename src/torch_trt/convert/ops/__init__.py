@@ -20,6 +20,7 @@ from torch_trt.convert.ops import (  # noqa: F401
     scan,
     shape,
     softmax,
+    sort,
     special,
     symbolic,
     unary,

@@ -104,8 +104,8 @@ def _values_indices(
     hit = ctx.elementwise(x, extreme, "EQUAL")
     # N (one past the last index) as a (1, ..., 1) int64 tensor, from the run-time size.
     past_end = ctx.reshape(ctx.dim(x, axis), (1,) * xrank)
-    hit, iota, past_end = ctx.broadcast(hit, _iota(ctx, x, axis), past_end)
-    candidates = ctx.net.add_select(hit, iota, past_end).get_output(0)
+    hit, positions, past_end = ctx.broadcast(hit, iota(ctx, x, axis), past_end)
+    candidates = ctx.net.add_select(hit, positions, past_end).get_output(0)
     indices = reduce(ctx, candidates, "MIN", [axis], True)
     values = ctx.cast(extreme, ctx.dtype(self))
     if dim is None or rank == 0:  # (1,) -> () or, with keepdim, (1,) * rank
@@ -116,7 +116,7 @@ def _values_indices(
     return _squeeze(ctx, values, axis), _squeeze(ctx, indices, axis)
 
 
-def _iota(ctx: ConversionContext, x: Any, axis: int) -> Any:
+def iota(ctx: ConversionContext, x: Any, axis: int) -> Any:
     """0, 1, ..., N-1 along ``axis`` of ``x`` as int64, shaped (1, ..., N, ..., 1)."""
     shape = ctx.shape(x)
     n = shape[axis]
