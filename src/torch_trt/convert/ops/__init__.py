@@ -18,6 +18,7 @@ from torch_trt.convert.ops import (  # noqa: F401
     reorder,
     resize,
     scan,
+    scatter,
     shape,
     softmax,
     sort,

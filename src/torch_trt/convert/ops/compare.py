@@ -160,6 +160,15 @@ def convert_logical_not(ctx: ConversionContext, self: Any) -> Any:
 _SELECT_AS = {torch.bfloat16: torch.float32, torch.int8: torch.int32}
 
 
+def select(ctx: ConversionContext, cond: Any, a: Any, b: Any) -> Any:
+    """``cond ? a : b`` for ITensors of one dtype (ranks broadcast; bf16/int8 go through a wider
+    type, which ISelectLayer takes)."""
+    dtype = ctx.dtype(a)
+    wide = _SELECT_AS.get(dtype, dtype)
+    cond, a, b = ctx.broadcast(cond, ctx.cast(a, wide), ctx.cast(b, wide))
+    return ctx.cast(ctx.net.add_select(cond, a, b).get_output(0), dtype)
+
+
 def _where_check(node: fx.Node) -> str | None:
     cond = arg_val(node, "condition")
     if cond.dtype != torch.bool:
