@@ -241,8 +241,9 @@ def _index_put_check(node: fx.Node) -> str | None:
     if given != list(range(len(given))):
         return "index tensors after a full slice (x[:, idx] = v) are not supported"
     for i in given:
-        if indices[i].dtype not in (torch.int32, torch.int64):
-            return f"index {i} has dtype {indices[i].dtype}; only int32/int64 indices are supported"
+        dtype = getattr(indices[i], "dtype", None)
+        if dtype not in (torch.int32, torch.int64):
+            return f"index {i} has dtype {dtype}; only int32/int64 indices are supported"
     if meta_val(node).dtype not in _COMBINE_DTYPES | {torch.bool, torch.int8}:
         return f"index_put on {meta_val(node).dtype} is not supported"
     if bool(arg_val(node, "accumulate")) and meta_val(node).dtype not in _COMBINE_DTYPES:
