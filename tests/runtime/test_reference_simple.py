@@ -590,3 +590,31 @@ def test_topk_k_past_the_dim_is_an_error(tn: Any) -> None:
     tn.out(layer.get_output(0))
     with pytest.raises(ReferenceError, match=r"k=5 outside \[0, 3\] \(dim 1\)"):
         read_network(tn.net).run(tn.values)
+
+
+def test_scatter_element_duplicates_first_update_wins(tn: Any) -> None:
+    """ELEMENT scatter with a repeated index keeps the first update (row-major): TensorRT and
+    torch leave it undefined, and torch's CPU kernel keeps the last, so reliance shows."""
+    data = torch.zeros(2, 4)
+    idx = torch.tensor([[1, 3, 1], [0, 0, 2]])
+    upd = torch.tensor([[10.0, 11.0, 12.0], [20.0, 21.0, 22.0]])
+    layer = tn.net.add_scatter(
+        tn.input(data), tn.input(idx), tn.input(upd), tn.trt.ScatterMode.ELEMENT
+    )
+    layer.axis = 1
+    tn.out(layer)
+    assert tn.errors() == []
+    (got,) = read_network(tn.net).run(tn.values)
+    assert torch.equal(got, torch.tensor([[0.0, 10.0, 0.0, 11.0], [20.0, 0.0, 22.0, 0.0]]))
+
+
+def test_scatter_nd_duplicates_first_update_wins(tn: Any) -> None:
+    """ND scatter with a repeated coordinate keeps the first update row."""
+    data = torch.zeros(3, 2)
+    idx = torch.tensor([[2], [0], [2]])
+    upd = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    layer = tn.net.add_scatter(tn.input(data), tn.input(idx), tn.input(upd), tn.trt.ScatterMode.ND)
+    tn.out(layer)
+    assert tn.errors() == []
+    (got,) = read_network(tn.net).run(tn.values)
+    assert torch.equal(got, torch.tensor([[3.0, 4.0], [0.0, 0.0], [1.0, 2.0]]))
