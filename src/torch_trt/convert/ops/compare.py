@@ -76,6 +76,8 @@ def _make_compare(first: str, second: str | None, negate: bool) -> Callable[...,
             out = ctx.elementwise(out, ctx.elementwise(a, b, second), "OR")
         return ctx.unary(out, "NOT") if negate else out
 
+    how = f"{first} or {second}" if second else first
+    convert.__doc__ = f"TensorRT elementwise {how}{', negated' if negate else ''} (bool result)."
     return convert
 
 
@@ -101,6 +103,7 @@ def _make_bitwise(op: str) -> Callable[..., Any]:
         a, b = ctx.operands(self, other, dtype=torch.bool)
         return ctx.elementwise(a, b, op)
 
+    convert.__doc__ = f"TensorRT elementwise {op} on bools (integers are refused)."
     return convert
 
 
@@ -141,6 +144,7 @@ def _make_logical(op: str) -> Callable[..., Any]:
     def convert(ctx: ConversionContext, self: Any, other: Any) -> Any:
         return ctx.elementwise(truth(ctx, self), truth(ctx, other), op)
 
+    convert.__doc__ = f"TensorRT elementwise {op} of ``x != 0`` and ``y != 0``."
     return convert
 
 

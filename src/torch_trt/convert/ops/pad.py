@@ -118,7 +118,8 @@ def _make_pad(mode: str, spatial: int) -> Any:
             raise ctx.fail(f"padding {list(padding)} needs {2 * spatial} values")
         return pad_slice(ctx, x, _pairs(ctx, padding, len(ctx.shape(x))), mode)
 
-    convert.__doc__ = f"Pad the last {spatial} dims with a {mode}-mode slice."
+    dims = f"{spatial} dims" if spatial > 1 else "dim"
+    convert.__doc__ = f"Pad the last {dims} with a {mode}-mode slice."
     return convert
 
 

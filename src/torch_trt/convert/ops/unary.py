@@ -77,6 +77,7 @@ def _make_unary(op: str) -> Callable[..., Any]:
             return x
         return ctx.unary(x, op)
 
+    convert.__doc__ = f"TensorRT unary {op}."
     return convert
 
 
