@@ -279,6 +279,30 @@ PUT_CASES: list[Case] = [
         [INDEX_PUT],
     ),
     (
+        "index_put_after_slice",
+        lambda x, i, v: _setitem(x, (slice(None), i), v),
+        [r(3, 4), torch.tensor([0, 2]), r(3, 2)],
+        [INDEX_PUT],
+    ),
+    (
+        "index_put_middle_dims",
+        lambda x, i, j, v: aten.index_put(x, [None, i, j], v),
+        [r(2, 4, 3, 2), torch.tensor([3, 0]), torch.tensor([2, 2]), r(2, 2, 2)],
+        [INDEX_PUT],
+    ),
+    (
+        "index_put_acc_after_slice",
+        lambda x, i, v: aten.index_put(x, [None, i], v, True),
+        [r(2, 5, 3), torch.tensor([4, 4, 1]), r(2, 3, 3)],
+        [INDEX_PUT],
+    ),
+    (
+        "setitem_kv_cache",
+        lambda c, p, v: _setitem(c, (slice(None), slice(None), p), v),
+        [r(1, 2, 6, 4), torch.tensor([5]), r(1, 2, 1, 4)],
+        [INDEX_PUT],
+    ),
+    (
         "index_add_like",
         lambda x, i, v: x.index_put((i,), v, True) * 2,
         [r(6), torch.tensor([2, 2, 5]), r(3)],
@@ -300,11 +324,11 @@ def test_index_put_converts(
 
 FALLBACKS: list[tuple[str, Callable[..., Any], list[Any], Any, str]] = [
     (
-        "index_put_after_slice",
-        lambda x, i, v: _setitem(x, (slice(None), i), v),
-        [r(3, 4), torch.tensor([0, 2]), r(3, 2)],
+        "index_put_split_by_slice",
+        lambda x, i, j, v: _setitem(x, (i, slice(None), j), v),
+        [r(3, 4, 2), torch.tensor([0, 2]), torch.tensor([1, 0]), r(2, 4)],
         INDEX_PUT,
-        "index tensors after a full slice",
+        "index tensors separated by a full slice",
     ),
     (
         "slice_scatter_dynamic_negative_start",

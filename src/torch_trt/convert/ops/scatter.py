@@ -238,8 +238,8 @@ def _index_put_check(node: fx.Node) -> str | None:
     given = [i for i, t in enumerate(indices) if t is not None]
     if not given:
         return "index_put without index tensors is not supported"
-    if given != list(range(len(given))):
-        return "index tensors after a full slice (x[:, idx] = v) are not supported"
+    if given != list(range(given[0], given[0] + len(given))):
+        return "index tensors separated by a full slice (x[i, :, j] = v) are not supported"
     for i in given:
         dtype = getattr(indices[i], "dtype", None)
         if dtype not in (torch.int32, torch.int64):
@@ -279,20 +279,38 @@ def convert_index_put(
     values: Any,
     accumulate: bool = False,
 ) -> Any:
-    """``self[indices] = values`` (``+=`` with accumulate, where duplicates sum) for index
-    tensors on the leading dims."""
+    """``self[indices] = values`` (``+=`` with accumulate, where duplicates sum) for adjacent
+    index tensors (``x[i, j] = v``, ``x[:, i] = v``)."""
     x = ctx.itensor(self)
     dtype = ctx.dtype(x)
+    first = next(i for i, t in enumerate(indices) if t is not None)
     given = [t for t in indices if t is not None]
-    idx = _broadcast_indices(ctx, x, given)
-    k = len(idx)
+    k, rank = len(given), len(ctx.shape(x))
+    # Indexed dims first (ScatterND indexes leading dims), the others after in order.
+    perm = [*range(first, first + k), *range(first), *range(first + k, rank)]
+    xp = ctx.permute(x, perm) if first else x
+    idx = _broadcast_indices(ctx, xp, given)
     point = _sizes(ctx, idx[0])  # the broadcast index shape
-    target = point + _sizes(ctx, x)[k:]
-    v = expand_to(ctx, ctx.cast(ctx.itensor(values), dtype), target)
-    if accumulate:
-        return _accumulate(ctx, x, idx, v)
-    coords = ctx.net.add_concatenation([_unsqueeze(ctx, t, len(point)) for t in idx])
-    coords.axis = len(point)
+    sizes = _sizes(ctx, x)
+    # torch lays the values out as x.shape[:first] + point + x.shape[first + k:].
+    v = expand_to(
+        ctx, ctx.cast(ctx.itensor(values), dtype), sizes[:first] + point + sizes[first + k :]
+    )
+    if first:
+        n = len(point)
+        v = ctx.permute(
+            v, [*range(first, first + n), *range(first), *range(first + n, len(ctx.shape(v)))]
+        )
+    out = _accumulate(ctx, xp, idx, v) if accumulate else _scatter_nd(ctx, xp, idx, v)
+    return ctx.permute(out, [perm.index(d) for d in range(rank)]) if first else out
+
+
+def _scatter_nd(ctx: ConversionContext, x: Any, idx: Sequence[Any], v: Any) -> Any:
+    """ScatterND of ``v`` at the coordinate tuples stacked from ``idx`` (x's leading dims)."""
+    dtype = ctx.dtype(x)
+    point_rank = len(ctx.shape(idx[0]))
+    coords = ctx.net.add_concatenation([_unsqueeze(ctx, t, point_rank) for t in idx])
+    coords.axis = point_rank
     work = _SCATTER_AS.get(dtype, dtype)
     layer = ctx.net.add_scatter(
         ctx.cast(x, work), coords.get_output(0), ctx.cast(v, work), ctx.trt.ScatterMode.ND
