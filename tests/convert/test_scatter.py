@@ -172,6 +172,18 @@ CASES: list[Case] = [
         [SCATTER_VALUE],
     ),
     (
+        "scatter_value_int8",
+        lambda x, i: x.scatter(1, i, -3),
+        [r(2, 4, dtype=i8), any_index((2, 2), 4)],
+        [SCATTER_VALUE],
+    ),
+    (
+        "scatter_int8",
+        lambda x, s, i: x.scatter(0, i, s),
+        [r(3, 2, dtype=i8), r(2, 2, dtype=i8), perm_index((2, 2), 0, 3)],
+        [SCATTER],
+    ),
+    (
         "scatter_add",
         lambda x, s, i: x.scatter_add(1, i, s),
         [r(3, 5), r(3, 6), any_index((3, 6), 5)],

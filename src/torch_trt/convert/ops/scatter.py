@@ -136,8 +136,9 @@ def _updates(ctx: ConversionContext, value: Any, index: Any, dtype: torch.dtype)
     """The update for each index element: ``src`` cut to the index's shape, or the value."""
     shape = _sizes(ctx, index)
     if isinstance(value, bool | int | float):
-        rank = len(shape)
-        return expand_to(ctx, ctx.itensor(value, dtype, rank), shape)
+        # int8 constants exist only as quantized weights: make an int32 one and cast.
+        const = ctx.itensor(value, torch.int32 if dtype == torch.int8 else dtype, len(shape))
+        return expand_to(ctx, ctx.cast(const, dtype), shape)
     s = ctx.cast(ctx.itensor(value), dtype)
     if is_static(shape) and ctx.shape(s) == tuple(shape):
         return s

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from torch_trt.convert.context import ConversionContext
+from torch_trt.convert.ops.compare import select
 from torch_trt.convert.ops.unary import float_check
 from torch_trt.convert.registry import converter
 
@@ -34,11 +35,6 @@ def _const(ctx: ConversionContext, value: float, like: Any) -> Any:
     return ctx.itensor(value, ctx.dtype(like), rank=len(ctx.shape(like)))
 
 
-def _select(ctx: ConversionContext, cond: Any, then: Any, other: Any) -> Any:
-    cond, then, other = ctx.broadcast(cond, then, other)
-    return ctx.net.add_select(cond, then, other).get_output(0)
-
-
 def _float_input(ctx: ConversionContext, value: Any) -> Any:
     return ctx.cast(ctx.itensor(value), ctx.out.dtype)
 
@@ -51,7 +47,7 @@ def _near_zero(ctx: ConversionContext, x: Any) -> Any:
 def _corrected(ctx: ConversionContext, x: Any, u: Any, num: Any, den: Any) -> Any:
     """``x`` where ``u == 1`` (the ratio is 0/0 there), else ``num * x / den``."""
     ratio = ctx.elementwise(ctx.elementwise(num, x, "PROD"), den, "DIV")
-    return _select(ctx, ctx.elementwise(u, _const(ctx, 1.0, x), "EQUAL"), x, ratio)
+    return select(ctx, ctx.elementwise(u, _const(ctx, 1.0, x), "EQUAL"), x, ratio)
 
 
 @converter(aten.log1p.default, check=float_check, dynamic=True)
@@ -62,7 +58,7 @@ def convert_log1p(ctx: ConversionContext, self: Any) -> Any:
     u = ctx.elementwise(x, one, "SUM")
     log_u = ctx.unary(u, "LOG")
     small = _corrected(ctx, x, u, log_u, ctx.elementwise(u, one, "SUB"))
-    return _select(ctx, _near_zero(ctx, x), small, log_u)
+    return select(ctx, _near_zero(ctx, x), small, log_u)
 
 
 @converter(aten.expm1.default, check=float_check, dynamic=True)
@@ -72,7 +68,7 @@ def convert_expm1(ctx: ConversionContext, self: Any) -> Any:
     u = ctx.unary(x, "EXP")
     u_minus_1 = ctx.elementwise(u, _const(ctx, 1.0, x), "SUB")
     small = _corrected(ctx, x, u, u_minus_1, ctx.unary(u, "LOG"))
-    return _select(ctx, _near_zero(ctx, x), small, u_minus_1)
+    return select(ctx, _near_zero(ctx, x), small, u_minus_1)
 
 
 @converter(aten.exp2.default, check=float_check, dynamic=True)
@@ -109,9 +105,9 @@ def convert_atan2(ctx: ConversionContext, self: Any, other: Any) -> Any:
     up = ctx.elementwise(base, _const(ctx, math.pi, x), "SUM")
     down = ctx.elementwise(base, _const(ctx, math.pi, x), "SUB")
     y_neg = ctx.elementwise(y, zero, "LESS")
-    left = _select(ctx, y_neg, down, up)
-    angle = _select(ctx, ctx.elementwise(x, zero, "LESS"), left, base)
+    left = select(ctx, y_neg, down, up)
+    angle = select(ctx, ctx.elementwise(x, zero, "LESS"), left, base)
     origin = ctx.elementwise(
         ctx.elementwise(x, zero, "EQUAL"), ctx.elementwise(y, zero, "EQUAL"), "AND"
     )
-    return _select(ctx, origin, ctx.constant(torch.zeros(()), ctx.out.dtype), angle)
+    return select(ctx, origin, ctx.constant(torch.zeros(()), ctx.out.dtype), angle)
