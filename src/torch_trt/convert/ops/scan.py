@@ -5,7 +5,7 @@
 Hillis-Steele scan: ``ceil(log2 n)`` rounds of ``y = y * shift(y, 2**k)``, where the shift is a
 FILL-mode slice that reads 1 before the start of the dim. It is exact for integers (wrapping on
 overflow as torch's int64 does) and, for floats, within ``log2(n)`` roundings of torch's
-sequential product; it needs a static length along ``dim`` (the other dims may be dynamic).
+sequential product. Along a dynamic dim the round count comes from the dim's upper bound.
 
 Both follow torch's dtype rule: bool and integer inputs accumulate in int64 unless ``dtype``
 says otherwise, so the input is cast to the output dtype first. A 0-D input is its own scan.
@@ -20,7 +20,7 @@ import torch
 from torch import fx
 
 from torch_trt.convert.context import ConversionContext, normalize_dim
-from torch_trt.convert.ops.shape import is_static, size_of
+from torch_trt.convert.ops.shape import is_static, length_bound, size_of
 from torch_trt.convert.registry import arg_val, converter, meta_val
 
 aten = torch.ops.aten
@@ -59,8 +59,8 @@ def _cumprod_check(node: fx.Node) -> str | None:
     if x.dim() == 0:
         return None
     n = x.shape[normalize_dim(arg_val(node, "dim"), x.dim())]
-    if not isinstance(n, int):
-        return f"cumprod along a dynamic dim ({n}) is not supported (the scan needs its length)"
+    if length_bound(n) is None:
+        return f"cumprod along a dim of unbounded length ({n}): the scan needs an upper bound"
     return None
 
 
@@ -89,7 +89,12 @@ def convert_cumprod(
     axis = normalize_dim(dim, rank)
     if rank == 0:
         return y
-    n = ctx.shape(y)[axis]
+    # Enough rounds for the longest run: the static length, or a dynamic dim's upper bound
+    # (a shift past the end reads only 1s, so extra rounds are harmless).
+    assert ctx.node is not None
+    x_val = arg_val(ctx.node, "self")
+    n = length_bound(x_val.shape[axis])
+    assert n is not None  # the check refused unbounded dims
     one = ctx.constant(torch.ones((), dtype=ctx.out.dtype), ctx.out.dtype)
     for k in range(math.ceil(math.log2(n)) if n > 1 else 0):
         y = ctx.elementwise(y, _shifted(ctx, y, axis, 2**k, one), "PROD")

@@ -26,6 +26,7 @@ from torch import fx
 
 from torch_trt.convert.context import ConversionContext, normalize_dim
 from torch_trt.convert.ops.reduce import iota
+from torch_trt.convert.ops.shape import length_bound
 from torch_trt.convert.registry import arg_val, converter
 
 aten = torch.ops.aten
@@ -34,14 +35,6 @@ MAX_K = 3840
 _TOPK_DTYPES = frozenset({torch.float32, torch.float16, torch.bfloat16, torch.int32, torch.int64})
 _WIDENED = frozenset({torch.bool, torch.int8})  # sorted as int32, values cast back
 _STABLE_KEYED = frozenset({torch.bool, torch.int8, torch.int32})
-
-
-def _length_bound(n: Any) -> int | None:
-    """A dim's length, or the upper bound of a symbolic one (None when unbounded)."""
-    if isinstance(n, int):
-        return n
-    upper = n.node.shape_env.bound_sympy(n.node.expr).upper
-    return int(upper) if upper.is_finite else None
 
 
 def _input_problem(node: fx.Node) -> str | None:
@@ -64,7 +57,7 @@ def _sort_check(node: fx.Node) -> str | None:
     x = arg_val(node, "self")
     if x.dim() > 0:
         n = x.shape[normalize_dim(arg_val(node, "dim"), x.dim())]
-        bound = _length_bound(n)
+        bound = length_bound(n)
         if bound is None or bound > MAX_K:
             return f"sorting a dim of length up to {bound}: TensorRT TopK takes k <= {MAX_K}"
     stable = node.target is aten.sort.stable and bool(arg_val(node, "stable"))
