@@ -233,6 +233,33 @@ CASES: list[Case] = [
     ),
 ]
 
+TWO = aten.scatter_reduce.two
+
+
+def _reduce_case(how: str, include_self: bool, dtype: torch.dtype = torch.float32) -> Case:
+    """scatter_reduce along dim 1 of a (3, 4) tensor from (3, 6) updates, duplicates included;
+    the indices lie in [0, 3), so column 3 receives nothing and keeps its value."""
+    index = any_index((3, 6), 3)
+    return (
+        f"scatter_reduce_{how}{'' if include_self else '_exclude_self'}_{str(dtype)[6:]}",
+        lambda x, s, i: x.scatter_reduce(1, i, s, how, include_self=include_self),
+        [r(3, 4, dtype=dtype), r(3, 6, dtype=dtype, seed=3), index],
+        [TWO],
+    )
+
+
+CASES += [
+    _reduce_case(how, include_self)
+    for how in ("sum", "prod", "mean", "amax", "amin")
+    for include_self in (True, False)
+]
+CASES += [
+    _reduce_case("amax", False, i64),
+    _reduce_case("sum", True, i32),
+    _reduce_case("amin", True, f16),
+    _reduce_case("mean", False, bf16),
+]
+
 
 @pytest.mark.parametrize(("fn", "inputs", "ops"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_converts(fn: Callable[..., Any], inputs: list[torch.Tensor], ops: Sequence[Any]) -> None:
@@ -350,11 +377,18 @@ FALLBACKS: list[tuple[str, Callable[..., Any], list[Any], Any, str]] = [
         "a negative slice start on a dynamic dim",
     ),
     (
+        "scatter_reduce_mean_int",
+        lambda x, s, i: x.scatter_reduce(0, i, s, "mean"),
+        [r(3, dtype=i64), r(4, dtype=i64), any_index((4,), 3)],
+        TWO,
+        "scatter_reduce mean on integers",
+    ),
+    (
         "scatter_add_bool",
         lambda x, s, i: x.scatter_add(1, i, s),
         [r(2, 3, dtype=torch.bool), r(2, 3, dtype=torch.bool), any_index((2, 3), 3)],
         SCATTER_ADD,
-        "summed/multiplied scatters take float and int32/int64",
+        "reducing scatters take float and int32/int64",
     ),
 ]
 
@@ -414,6 +448,13 @@ DYNAMIC_CASES: list[tuple[str, Callable[..., Any], list[Input], Any, Sequence[An
         [ranged(BATCH, SEQ), ranged(BATCH, 3), ranged(BATCH, 3, dtype=i64)],
         _dyn(lambda b, s: r(b, s), lambda b, s: r(b, 3), lambda b, s: any_index((b, 3), 4)),
         [SCATTER_ADD],
+    ),
+    (
+        "scatter_reduce_dyn",
+        lambda x, s, i: x.scatter_reduce(1, i, s, "amax", include_self=False),
+        [ranged(BATCH, SEQ), ranged(BATCH, 3), ranged(BATCH, 3, dtype=i64)],
+        _dyn(lambda b, s: r(b, s), lambda b, s: r(b, 3), lambda b, s: any_index((b, 3), 4)),
+        [TWO],
     ),
     (
         "index_put_dyn",

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -163,20 +164,30 @@ def convert_scatter(ctx: ConversionContext, self: Any, dim: int, index: Any, **k
 _REDUCE_OPS = {"add": "SUM", "sum": "SUM", "multiply": "PROD"}
 
 
-def _combine_check(node: fx.Node) -> str | None:
+def _combine_dtype_check(node: fx.Node) -> str | None:
     dtype = meta_val(node).dtype
     if dtype not in _COMBINE_DTYPES:
-        return f"{node.target} on {dtype}: summed/multiplied scatters take float and int32/int64"
+        return f"{node.target} on {dtype}: reducing scatters take float and int32/int64"
     if meta_val(node).dim() == 0:
         return "scatter into a 0-D tensor is not supported"
+    return None
+
+
+def _combine_check(node: fx.Node) -> str | None:
+    problem = _combine_dtype_check(node)
+    if problem is not None:
+        return problem
     how = node_args(node).get("reduce")
     if how is not None and how not in _REDUCE_OPS:
         return f"scatter reduce={how!r} is not supported"
     return None
 
 
-def scatter_combine(ctx: ConversionContext, x: Any, axis: int, idx: Any, upd: Any, op: str) -> Any:
-    """``x`` combined (``op`` SUM or PROD) with every update sent to ``x[..., idx, ...]``.
+def spread(
+    ctx: ConversionContext, x: Any, axis: int, idx: Any, upd: Any, op: str, neutral: float
+) -> Any:
+    """Per element of ``x``: the ``op`` reduction (SUM, PROD, MAX, MIN) of the updates sent to
+    it along ``axis``, or ``neutral`` where none is; shaped and typed like ``x``.
 
     Args:
         ctx: the conversion context.
@@ -184,17 +195,17 @@ def scatter_combine(ctx: ConversionContext, x: Any, axis: int, idx: Any, upd: An
         axis: the scatter dim.
         idx: int64 indices, rank r, each dim at most x's.
         upd: updates of idx's shape and x's dtype.
-        op: ``"SUM"`` or ``"PROD"``.
+        op: the reduction.
+        neutral: its neutral element (0, 1, -inf, +inf or an integer extreme).
 
     Returns:
-        The combined ITensor, shaped like ``x``.
+        The reduced updates, shaped like ``x``.
     """
     dtype = ctx.dtype(x)
     rank = len(ctx.shape(x))
-    neutral = ctx.itensor(0 if op == "SUM" else 1, dtype, rank + 1)
     positions = iota(ctx, _unsqueeze(ctx, x, axis), axis + 1)  # D along the new dim axis + 1
     hit = ctx.elementwise(_unsqueeze(ctx, idx, axis + 1), positions, "EQUAL")
-    picked = select(ctx, hit, _unsqueeze(ctx, upd, axis + 1), neutral)
+    picked = select(ctx, hit, _unsqueeze(ctx, upd, axis + 1), ctx.itensor(neutral, dtype, rank + 1))
     combined = reduce(ctx, picked, op, [axis], False)  # one value per (other dims, position)
     layer = ctx.net.add_slice(combined, (0,) * rank, (1,) * rank, (1,) * rank)
     size = _sizes(ctx, x)  # the index may cover fewer elements than x in the other dims
@@ -203,8 +214,13 @@ def scatter_combine(ctx: ConversionContext, x: Any, axis: int, idx: Any, upd: An
     else:
         layer.set_input(2, ctx.shape_tensor(size))
     layer.mode = ctx.trt.SampleMode.FILL
-    layer.set_input(4, ctx.constant(torch.tensor(0 if op == "SUM" else 1), dtype))
-    return ctx.elementwise(x, layer.get_output(0), op)
+    layer.set_input(4, ctx.constant(torch.tensor(neutral), dtype))
+    return layer.get_output(0)
+
+
+def scatter_combine(ctx: ConversionContext, x: Any, axis: int, idx: Any, upd: Any, op: str) -> Any:
+    """``x`` combined (``op`` SUM or PROD) with every update sent to ``x[..., idx, ...]``."""
+    return ctx.elementwise(x, spread(ctx, x, axis, idx, upd, op, 0 if op == "SUM" else 1), op)
 
 
 def _reduced_scatter(
@@ -229,6 +245,64 @@ def convert_scatter_reduce(
     """``scatter`` with ``reduce='add'`` or ``'multiply'``: updates combine with ``self``."""
     value = kw["src"] if "src" in kw else kw["value"]
     return _reduced_scatter(ctx, self, dim, index, value, _REDUCE_OPS[kw["reduce"]])
+
+
+# --- scatter_reduce ---------------------------------------------------------------------------
+
+_TWO_OPS = {"sum": "SUM", "prod": "PROD", "amax": "MAX", "amin": "MIN", "mean": "SUM"}
+
+
+def _scatter_reduce_check(node: fx.Node) -> str | None:
+    problem = _combine_dtype_check(node)
+    how = arg_val(node, "reduce")
+    if problem is None and how not in _TWO_OPS:
+        return f"scatter_reduce reduce={how!r} is not supported"
+    if problem is None and how == "mean" and not meta_val(node).dtype.is_floating_point:
+        return "scatter_reduce mean on integers (torch floors the division) is not supported"
+    return problem
+
+
+def _neutral(op: str, dtype: torch.dtype) -> float:
+    if op in ("SUM", "PROD"):
+        return 0 if op == "SUM" else 1
+    if dtype.is_floating_point:
+        return -math.inf if op == "MAX" else math.inf
+    info = torch.iinfo(dtype)
+    return info.min if op == "MAX" else info.max
+
+
+@converter(aten.scatter_reduce.two, check=_scatter_reduce_check, dynamic=True)
+def convert_scatter_reduce_two(
+    ctx: ConversionContext,
+    self: Any,
+    dim: int,
+    index: Any,
+    src: Any,
+    reduce: str,
+    *,
+    include_self: bool = True,
+) -> Any:
+    """``self`` with the updates sent to each element reduced (sum, prod, mean, amax, amin)
+    into it; with ``include_self=False`` an element that receives updates drops its value."""
+    x = ctx.itensor(self)
+    dtype, rank = ctx.dtype(x), len(ctx.shape(x))
+    axis = normalize_dim(dim, rank)
+    idx = ctx.cast(ctx.itensor(index), torch.int64)
+    upd = _updates(ctx, src, idx, dtype)
+    op = _TWO_OPS[reduce]
+    got = spread(ctx, x, axis, idx, upd, op, _neutral(op, dtype))
+    ones = expand_to(ctx, ctx.itensor(1, dtype, rank), _sizes(ctx, idx))
+    count = spread(ctx, x, axis, idx, ones, "SUM", 0)
+    if include_self:
+        got = ctx.elementwise(x, got, op)
+    if reduce == "mean":
+        extra = ctx.itensor(1 if include_self else 0, dtype, rank)
+        total = ctx.elementwise(
+            ctx.elementwise(count, extra, "SUM"), ctx.itensor(1, dtype, rank), "MAX"
+        )
+        got = ctx.elementwise(got, total, "DIV")
+    received = ctx.elementwise(count, ctx.itensor(0, dtype, rank), "GREATER")
+    return select(ctx, received, got, x)
 
 
 # --- index_put --------------------------------------------------------------------------------
