@@ -618,3 +618,15 @@ def test_scatter_nd_duplicates_first_update_wins(tn: Any) -> None:
     assert tn.errors() == []
     (got,) = read_network(tn.net).run(tn.values)
     assert torch.equal(got, torch.tensor([[3.0, 4.0], [0.0, 0.0], [1.0, 2.0]]))
+
+
+def test_cumulative_exclusive_is_a_true_exclusive_sum(tn: Any) -> None:
+    """An exclusive sum is the inclusive sum shifted by one, not inclusive minus x: with
+    [1, 1e8, 3] the second entry is 1 (1e8 + 1 - 1e8 would round to 0 in float32)."""
+    x = torch.tensor([[1.0, 1e8, 3.0]])
+    axis = tn.const(torch.tensor(1, dtype=torch.int32))
+    layer = tn.net.add_cumulative(tn.input(x), axis, tn.trt.CumulativeOperation.SUM, True, False)
+    tn.out(layer)
+    assert tn.errors() == []
+    (got,) = read_network(tn.net).run(tn.values)
+    assert torch.equal(got, torch.tensor([[0.0, 1.0, 1e8 + 1.0]]))

@@ -118,10 +118,19 @@ def eval_cumulative(rec: LayerRecord, args: Args) -> list[torch.Tensor]:
         w = w.flip(axis)
     y = w.cumsum(axis, dtype=w.dtype)
     if rec.attrs["exclusive"]:
-        y = y - w
+        y = _shift_forward(y, axis)
     if rec.attrs["reverse"]:
         y = y.flip(axis)
     return [y.to(x.dtype)]
+
+
+def _shift_forward(y: torch.Tensor, axis: int) -> torch.Tensor:
+    """``y`` moved one place along ``axis`` with a 0 entering: the exclusive sum from the
+    inclusive one (not ``y - x``, which rounds differently for floats)."""
+    n = y.shape[axis]
+    if n == 0:
+        return y
+    return torch.cat([torch.zeros_like(y.narrow(axis, 0, 1)), y.narrow(axis, 0, n - 1)], axis)
 
 
 # --- TOPK -------------------------------------------------------------------------------------
