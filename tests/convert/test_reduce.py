@@ -1,4 +1,5 @@
-"""Reduction and softmax converters (sum, mean, prod, amax/amin, max/min, arg*, var, softmax)."""
+"""Reduction and softmax converters (sum, mean, prod, amax/amin, max/min, arg*, var, any/all,
+softmax)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,16 @@ from typing import Any
 
 import pytest
 import torch
+from torch import fx
+from torch._subclasses.fake_tensor import FakeTensorMode
+from torch.fx.passes.fake_tensor_prop import FakeTensorProp
 
 from torch_trt import Input
+from torch_trt.build import build_engine
+from torch_trt.convert.interpreter import convert_module
+from torch_trt.convert.registry import support
+from torch_trt.runtime.reference import read_network
+from torch_trt.settings import CompileSettings
 from torch_trt.testing import (
     FnModule,
     check_conversion,
@@ -233,4 +242,76 @@ DYNAMIC_CASES = [
 def test_reduction_dynamic(fn: Callable[..., Any], spec: Input, ops: list[Any]) -> None:
     """With dynamic batch/sequence dims (reduced or kept) the op lands in one engine and matches
     eager at the min, opt and max shapes."""
+    check_dynamic_conversion(FnModule(fn), [spec], ops=ops)
+
+
+# --- any / all --------------------------------------------------------------------------------
+
+ANY, ANY_DIM, ANY_DIMS = aten.any.default, aten.any.dim, aten.any.dims
+NAN_ZERO = [[0.0, float("nan"), 0.0], [0.0, 0.0, 0.0], [-0.0, 2.0, 1.0]]
+
+TRUTH_CASES = [
+    Case("any_all_dims", lambda x: x.any(), randbool(3, 4), [ANY]),
+    Case("any_dim", lambda x: x.any(1), randbool(3, 4), [ANY_DIM]),
+    Case("any_dim_keepdim", lambda x: x.any(-1, keepdim=True), randbool(2, 3, 4), [ANY_DIM]),
+    Case("any_dims", lambda x: x.any((0, 2)), randbool(2, 3, 4), [ANY_DIMS]),
+    Case("any_float_nan_is_true", lambda x: x.any(1), const(NAN_ZERO), [ANY_DIM]),
+    Case("any_int", lambda x: x.any(0), randint(4, 3), [ANY_DIM]),
+    Case("any_int8", lambda x: x.any(0), randint(4, 3, dtype=torch.int8), [ANY_DIM]),
+    Case("any_fp16", lambda x: (x > 1).half().any(1), randn(3, 5), []),
+    Case("any_rank0", lambda x: x.any(), const(0.0), [ANY]),
+    Case("all_all_dims", lambda x: x.all(), const([[True, True], [True, True]]), []),
+    Case("all_dim", lambda x: x.all(1), const([[True, False], [True, True]]), []),
+    Case("all_dims_float", lambda x: x.all((0, 1)), const(NAN_ZERO), []),
+    Case("all_int_keepdim", lambda x: x.all(0, keepdim=True), randint(3, 4), []),
+]
+
+
+@pytest.mark.parametrize("case", TRUTH_CASES, ids=lambda c: c.id)
+def test_any_all_match_eager(case: Case) -> None:
+    """any/all land in one engine and the reference runtime matches eager (bit for bit)."""
+    check_conversion(FnModule(case.fn), case.inputs(), ops=case.ops)
+
+
+# The lowering rewrites all(x) as not(any(not(x))); a one-node graph exercises all's converters.
+ALL_NODES = [
+    (aten.all.default, [], torch.tensor([[1.0, 2.0], [3.0, float("nan")]])),
+    (aten.all.default, [], torch.tensor([[1, 0], [3, 4]])),
+    (aten.all.dim, [1], torch.tensor([[True, False], [True, True]])),
+    (aten.all.dim, [0, True], torch.tensor([[1.0, 0.0], [2.0, 3.0]])),
+    (aten.all.dims, [[0, 2]], torch.rand(2, 3, 2) > 0.2),
+    (aten.all.dims, [None, True], torch.rand(2, 3) > 0.1),
+]
+
+
+@pytest.mark.parametrize(
+    ("op", "args", "x"), ALL_NODES, ids=lambda v: _id(v) if callable(v) else ""
+)
+def test_all_node_converts(op: Any, args: list[Any], x: torch.Tensor) -> None:
+    """A lone all node is supported, builds and evaluates to eager's value."""
+    g = fx.Graph()
+    node = g.call_function(op, (g.placeholder("x"), *args))
+    g.output(node)
+    gm = fx.GraphModule(torch.nn.Module(), g)
+    FakeTensorProp(gm, FakeTensorMode(allow_non_fake_inputs=True)).propagate(x)
+    assert support(node, CompileSettings()).supported
+    network = convert_module(gm)
+    assert build_engine(network, CompileSettings(), "all")
+    (got,) = read_network(network.net).run([x])
+    assert torch.equal(got, op(x, *args))
+
+
+TRUTH_DYNAMIC = [
+    ("any_dyn_dynamic_axis", lambda x: x.any(1), ranged(BATCH, SEQ, dtype=torch.bool), [ANY_DIM]),
+    ("any_dyn_all", lambda x: (x > 2).any(), ranged(BATCH, SEQ, dtype=I32), [ANY]),
+    ("all_dyn", lambda x: x.all(0), ranged(BATCH, 4, dtype=torch.bool), [ANY_DIM]),
+    ("any_dyn_float_dims", lambda x: x.any((0, 2)), ranged(BATCH, 3, SEQ), [ANY_DIMS]),
+]
+
+
+@pytest.mark.parametrize(
+    ("fn", "spec", "ops"), [c[1:] for c in TRUTH_DYNAMIC], ids=[c[0] for c in TRUTH_DYNAMIC]
+)
+def test_any_all_dynamic(fn: Callable[..., Any], spec: Input, ops: list[Any]) -> None:
+    """With dynamic dims any/all land in one engine and match eager at min, opt and max."""
     check_dynamic_conversion(FnModule(fn), [spec], ops=ops)

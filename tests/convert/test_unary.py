@@ -1,4 +1,5 @@
-"""Unary converters: neg, abs, sign, exp, log, sqrt, rsqrt, reciprocal, trig, erf, rounding."""
+"""Unary converters: neg, abs, sign, exp, log, sqrt, rsqrt, reciprocal, trigonometric and
+hyperbolic functions and their inverses, erf, rounding."""
 
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ def pos(*shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     return (torch.rand(shape, generator=g) * 4 + 0.1).to(dtype)
 
 
+# Inside (-1, 1), the domain of asin, acos and atanh, including both ends.
+UNIT = torch.tensor([-1.0, -0.99, -0.5, -0.1, 0.0, 0.2, 0.7, 0.999, 1.0])
 # Halves and their neighbours, where rounding modes differ.
 HALVES = torch.tensor([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, -0.49, 0.51, 3.7, -3.7, 0.0])
 
@@ -62,6 +65,21 @@ CASES: list[Case] = [
     ("sin", torch.sin, [r(2, 3, scale=3)], [aten.sin.default]),
     ("cos", torch.cos, [r(2, 3, scale=3)], [aten.cos.default]),
     ("cos_fp16", torch.cos, [r(2, 3, dtype=f16)], [aten.cos.default]),
+    ("tan", torch.tan, [r(2, 3)], [aten.tan.default]),
+    ("tan_fp16", torch.tan, [r(2, 3, dtype=f16)], [aten.tan.default]),
+    ("asin", torch.asin, [UNIT], [aten.asin.default]),
+    ("acos", torch.acos, [UNIT], [aten.acos.default]),
+    ("acos_bf16", torch.acos, [UNIT.bfloat16()], [aten.acos.default]),
+    ("atan", torch.atan, [r(2, 3, scale=5)], [aten.atan.default]),
+    ("atan_int", torch.atan, [r(6, dtype=i64)], [aten.atan.default]),
+    ("sinh", torch.sinh, [r(2, 3, scale=2)], [aten.sinh.default]),
+    ("cosh", torch.cosh, [r(2, 3, scale=2)], [aten.cosh.default]),
+    ("asinh", torch.asinh, [r(2, 3, scale=5)], [aten.asinh.default]),
+    ("acosh", torch.acosh, [pos(2, 3) + 1], [aten.acosh.default]),
+    ("acosh_int", torch.acosh, [torch.tensor([1, 2, 5, 30])], [aten.acosh.default]),
+    ("atanh", torch.atanh, [UNIT * 0.9], [aten.atanh.default]),
+    ("atanh_fp16", torch.atanh, [(UNIT * 0.9).half()], [aten.atanh.default]),
+    ("asin_out_of_domain", torch.asin, [torch.tensor([-2.0, 0.5, 1.5])], [aten.asin.default]),
     ("erf", torch.erf, [r(2, 3)], [aten.erf.default]),
     ("floor", torch.floor, [HALVES], [aten.floor.default]),
     ("floor_int", lambda x: torch.floor(x) + 1, [r(6, dtype=i64)], [aten.floor.default]),
@@ -119,6 +137,15 @@ DYNAMIC_CASES: list[tuple[str, Callable[..., Any], Input, Sequence[Any]]] = [
     ("trunc_dyn", lambda x: (x * 3).trunc(), ranged(BATCH, 4), [aten.trunc.default]),
     ("round_dyn_decimals", lambda x: x.round(decimals=2), ranged(BATCH, 4), []),
     ("sin_dyn_int", torch.sin, ranged(BATCH, 4, dtype=i32), [aten.sin.default]),
+    ("tan_dyn", torch.tan, ranged(BATCH, SEQ), [aten.tan.default]),
+    ("asin_dyn", lambda x: torch.asin(x.tanh()), ranged(BATCH, 4), [aten.asin.default]),
+    ("acos_dyn", lambda x: torch.acos(x.tanh()), ranged(BATCH, SEQ), [aten.acos.default]),
+    ("atan_dyn", torch.atan, ranged(BATCH, SEQ), [aten.atan.default]),
+    ("sinh_dyn", torch.sinh, ranged(BATCH, 4), [aten.sinh.default]),
+    ("cosh_dyn_fp16", torch.cosh, ranged(BATCH, 4, dtype=f16), [aten.cosh.default]),
+    ("asinh_dyn", torch.asinh, ranged(BATCH, SEQ), [aten.asinh.default]),
+    ("acosh_dyn", lambda x: torch.acosh(x.abs() + 1), ranged(BATCH, 4), [aten.acosh.default]),
+    ("atanh_dyn", lambda x: torch.atanh(x.tanh() * 0.9), ranged(BATCH, 4), [aten.atanh.default]),
 ]
 
 

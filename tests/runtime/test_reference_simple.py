@@ -15,7 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from torch_trt.runtime.reference import read_network
+from torch_trt.runtime.reference import ReferenceError, read_network
 
 Case = Callable[[Any], list[torch.Tensor]]
 
@@ -560,3 +560,73 @@ def test_fill_random_uniform_range_and_shape(tn: Any) -> None:
     (y,) = read_network(tn.net).run([])
     assert y.shape == (50, 40) and y.dtype == torch.float32
     assert float(y.min()) >= -2.0 and float(y.max()) <= 3.0 and float(y.std()) > 1.0
+
+
+@pytest.mark.parametrize(
+    ("op", "k", "values", "indices"),
+    [("MAX", 3, [2.0, 2.0, 2.0], [4, 2, 1]), ("MIN", 3, [0.0, 0.0, 1.0], [5, 3, 0])],
+)
+def test_topk_ties_come_last_index_first(
+    tn: Any, op: str, k: int, values: list[float], indices: list[int]
+) -> None:
+    """Equal elements come last index first: TensorRT documents no tie order, and this valid
+    order differs from torch's CPU one, so tie-dependent converters cannot pass by chance."""
+    x = torch.tensor([[1.0, 2.0, 2.0, 0.0, 2.0, 0.0]])
+    layer = tn.net.add_topk(tn.input(x), getattr(tn.trt.TopKOperation, op), k, 1 << 1)
+    layer.indices_type = tn.trt.int64
+    tn.out(layer.get_output(0))
+    tn.out(layer.get_output(1))
+    assert tn.errors() == []
+    got_values, got_indices = read_network(tn.net).run(tn.values)
+    assert torch.equal(got_values, torch.tensor([values]))
+    assert torch.equal(got_indices, torch.tensor([indices]))
+
+
+def test_topk_k_past_the_dim_is_an_error(tn: Any) -> None:
+    """A run-time k larger than the dim is refused with the sizes, not silently clipped."""
+    x = torch.tensor([[1.0, 2.0, 3.0]])
+    layer = tn.net.add_topk(tn.input(x), tn.trt.TopKOperation.MAX, 1, 1 << 1)
+    layer.set_input(1, tn.const(torch.tensor(5, dtype=torch.int32)))
+    tn.out(layer.get_output(0))
+    with pytest.raises(ReferenceError, match=r"k=5 outside \[0, 3\] \(dim 1\)"):
+        read_network(tn.net).run(tn.values)
+
+
+def test_scatter_element_duplicates_first_update_wins(tn: Any) -> None:
+    """ELEMENT scatter with a repeated index keeps the first update (row-major): TensorRT and
+    torch leave it undefined, and torch's CPU kernel keeps the last, so reliance shows."""
+    data = torch.zeros(2, 4)
+    idx = torch.tensor([[1, 3, 1], [0, 0, 2]])
+    upd = torch.tensor([[10.0, 11.0, 12.0], [20.0, 21.0, 22.0]])
+    layer = tn.net.add_scatter(
+        tn.input(data), tn.input(idx), tn.input(upd), tn.trt.ScatterMode.ELEMENT
+    )
+    layer.axis = 1
+    tn.out(layer)
+    assert tn.errors() == []
+    (got,) = read_network(tn.net).run(tn.values)
+    assert torch.equal(got, torch.tensor([[0.0, 10.0, 0.0, 11.0], [20.0, 0.0, 22.0, 0.0]]))
+
+
+def test_scatter_nd_duplicates_first_update_wins(tn: Any) -> None:
+    """ND scatter with a repeated coordinate keeps the first update row."""
+    data = torch.zeros(3, 2)
+    idx = torch.tensor([[2], [0], [2]])
+    upd = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    layer = tn.net.add_scatter(tn.input(data), tn.input(idx), tn.input(upd), tn.trt.ScatterMode.ND)
+    tn.out(layer)
+    assert tn.errors() == []
+    (got,) = read_network(tn.net).run(tn.values)
+    assert torch.equal(got, torch.tensor([[3.0, 4.0], [0.0, 0.0], [1.0, 2.0]]))
+
+
+def test_cumulative_exclusive_is_a_true_exclusive_sum(tn: Any) -> None:
+    """An exclusive sum is the inclusive sum shifted by one, not inclusive minus x: with
+    [1, 1e8, 3] the second entry is 1 (1e8 + 1 - 1e8 would round to 0 in float32)."""
+    x = torch.tensor([[1.0, 1e8, 3.0]])
+    axis = tn.const(torch.tensor(1, dtype=torch.int32))
+    layer = tn.net.add_cumulative(tn.input(x), axis, tn.trt.CumulativeOperation.SUM, True, False)
+    tn.out(layer)
+    assert tn.errors() == []
+    (got,) = read_network(tn.net).run(tn.values)
+    assert torch.equal(got, torch.tensor([[0.0, 1.0, 1e8 + 1.0]]))

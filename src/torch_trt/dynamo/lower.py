@@ -28,6 +28,13 @@ KEEP_WHOLE: tuple[torch._ops.OpOverload, ...] = (
     aten.upsample_bilinear2d.default,
     aten.silu.default,
     aten.hardtanh.default,
+    # One ISliceLayer each (REFLECT / CLAMP sample modes) instead of a chain of gathers.
+    aten.reflection_pad1d.default,
+    aten.reflection_pad2d.default,
+    aten.reflection_pad3d.default,
+    aten.replication_pad1d.default,
+    aten.replication_pad2d.default,
+    aten.replication_pad3d.default,
 )
 
 # Nodes that do nothing in an inference graph whose value is their first argument.

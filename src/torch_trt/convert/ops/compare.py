@@ -76,6 +76,8 @@ def _make_compare(first: str, second: str | None, negate: bool) -> Callable[...,
             out = ctx.elementwise(out, ctx.elementwise(a, b, second), "OR")
         return ctx.unary(out, "NOT") if negate else out
 
+    how = f"{first} or {second}" if second else first
+    convert.__doc__ = f"TensorRT elementwise {how}{', negated' if negate else ''} (bool result)."
     return convert
 
 
@@ -101,6 +103,7 @@ def _make_bitwise(op: str) -> Callable[..., Any]:
         a, b = ctx.operands(self, other, dtype=torch.bool)
         return ctx.elementwise(a, b, op)
 
+    convert.__doc__ = f"TensorRT elementwise {op} on bools (integers are refused)."
     return convert
 
 
@@ -120,7 +123,7 @@ def convert_bitwise_not(ctx: ConversionContext, self: Any) -> Any:
     return ctx.cast(ctx.elementwise(minus_one, x, "SUB"), dtype)
 
 
-def _truth(ctx: ConversionContext, value: Any) -> Any:
+def truth(ctx: ConversionContext, value: Any) -> Any:
     """``value != 0`` as a bool ITensor (NaN counts as true, as in torch)."""
     x = ctx.itensor(value)
     dtype = ctx.dtype(x)
@@ -139,8 +142,9 @@ _LOGICAL = {
 
 def _make_logical(op: str) -> Callable[..., Any]:
     def convert(ctx: ConversionContext, self: Any, other: Any) -> Any:
-        return ctx.elementwise(_truth(ctx, self), _truth(ctx, other), op)
+        return ctx.elementwise(truth(ctx, self), truth(ctx, other), op)
 
+    convert.__doc__ = f"TensorRT elementwise {op} of ``x != 0`` and ``y != 0``."
     return convert
 
 
@@ -151,13 +155,22 @@ for _target, _op in _LOGICAL.items():
 @converter(aten.logical_not.default, dynamic=True)
 def convert_logical_not(ctx: ConversionContext, self: Any) -> Any:
     """``x == 0`` as bool."""
-    return ctx.unary(_truth(ctx, self), "NOT")
+    return ctx.unary(truth(ctx, self), "NOT")
 
 
 # --- where and clamp --------------------------------------------------------------------------
 
 # ISelectLayer refuses bf16 values, and int8 constants do not exist: select in a wider type.
 _SELECT_AS = {torch.bfloat16: torch.float32, torch.int8: torch.int32}
+
+
+def select(ctx: ConversionContext, cond: Any, a: Any, b: Any) -> Any:
+    """``cond ? a : b`` for ITensors of one dtype (ranks broadcast; bf16/int8 go through a wider
+    type, which ISelectLayer takes)."""
+    dtype = ctx.dtype(a)
+    wide = _SELECT_AS.get(dtype, dtype)
+    cond, a, b = ctx.broadcast(cond, ctx.cast(a, wide), ctx.cast(b, wide))
+    return ctx.cast(ctx.net.add_select(cond, a, b).get_output(0), dtype)
 
 
 def _where_check(node: fx.Node) -> str | None:

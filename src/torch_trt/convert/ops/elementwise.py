@@ -90,6 +90,7 @@ def _make_binary(op: str) -> Callable[..., Any]:
             return _binary(ctx, self, other, _BOOL_OP[op])
         return _binary(ctx, self, other, op)
 
+    convert.__doc__ = f"TensorRT elementwise {op} (on bools: {_BOOL_OP[op]})."
     return convert
 
 

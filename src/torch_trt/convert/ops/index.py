@@ -42,7 +42,7 @@ def _data_rank_problem(node: fx.Node, name: str = "self") -> str | None:
     return None
 
 
-def _wrap_negative(ctx: ConversionContext, idx: Any, size: Any) -> Any:
+def wrap_negative(ctx: ConversionContext, idx: Any, size: Any) -> Any:
     """Indices in [-size, size) mapped to [0, size), as torch does for ``x[idx]``; ``size`` is
     an int or a size tensor."""
     if isinstance(idx, torch.Tensor) and isinstance(size, int):  # a constant: wrap it now
@@ -159,7 +159,7 @@ def convert_index(ctx: ConversionContext, self: Any, indices: Sequence[Any]) -> 
     self = ctx.itensor(self)
     rank = len(ctx.shape(self))
     dims = [d for d, i in enumerate(indices) if i is not None]
-    idx = [_wrap_negative(ctx, indices[d], size_of(ctx, self, d)) for d in dims]
+    idx = [wrap_negative(ctx, indices[d], size_of(ctx, self, d)) for d in dims]
     if dims != list(range(dims[0], dims[-1] + 1)):
         rest = [d for d in range(rank) if d not in dims]
         self = ctx.permute(self, dims + rest)

@@ -1,4 +1,4 @@
-"""Converters: reductions (sum, mean, prod, amax/amin, max/min, argmax/argmin, var).
+"""Converters: reductions (sum, mean, prod, amax/amin, max/min, argmax/argmin, var, any/all).
 
 One table maps each overload to its ``ReduceOperation``; one generic converter handles the
 torch conventions TensorRT lacks: an empty or missing ``dim`` means every dim (TensorRT rejects
@@ -16,6 +16,7 @@ import torch
 from torch import fx
 
 from torch_trt.convert.context import ConversionContext, normalize_dim
+from torch_trt.convert.ops.compare import truth
 from torch_trt.convert.registry import arg_val, converter, meta_val
 
 aten = torch.ops.aten
@@ -103,8 +104,8 @@ def _values_indices(
     hit = ctx.elementwise(x, extreme, "EQUAL")
     # N (one past the last index) as a (1, ..., 1) int64 tensor, from the run-time size.
     past_end = ctx.reshape(ctx.dim(x, axis), (1,) * xrank)
-    hit, iota, past_end = ctx.broadcast(hit, _iota(ctx, x, axis), past_end)
-    candidates = ctx.net.add_select(hit, iota, past_end).get_output(0)
+    hit, positions, past_end = ctx.broadcast(hit, iota(ctx, x, axis), past_end)
+    candidates = ctx.net.add_select(hit, positions, past_end).get_output(0)
     indices = reduce(ctx, candidates, "MIN", [axis], True)
     values = ctx.cast(extreme, ctx.dtype(self))
     if dim is None or rank == 0:  # (1,) -> () or, with keepdim, (1,) * rank
@@ -115,7 +116,7 @@ def _values_indices(
     return _squeeze(ctx, values, axis), _squeeze(ctx, indices, axis)
 
 
-def _iota(ctx: ConversionContext, x: Any, axis: int) -> Any:
+def iota(ctx: ConversionContext, x: Any, axis: int) -> Any:
     """0, 1, ..., N-1 along ``axis`` of ``x`` as int64, shaped (1, ..., N, ..., 1)."""
     shape = ctx.shape(x)
     n = shape[axis]
@@ -227,3 +228,41 @@ def _dof(ctx: ConversionContext, x: Any, dims: Sequence[int], c: float, dtype: t
     diff = ctx.elementwise(ctx.cast(n, dtype), ctx.itensor(c, dtype, 1), "SUB")
     free = ctx.elementwise(diff, ctx.itensor(0.0, dtype, 1), "MAX")
     return ctx.reshape(free, ())
+
+
+# --- any / all --------------------------------------------------------------------------------
+
+
+def _make_truth_reduce(op: str) -> Any:
+    def convert(
+        ctx: ConversionContext,
+        self: Any,
+        dim: int | Sequence[int] | None = None,
+        keepdim: bool = False,
+    ) -> Any:
+        # TensorRT reduces no bool: x != 0 (NaN is true, as in torch) as int32, then MAX (any)
+        # or MIN (all) and back to bool.
+        x = ctx.cast(truth(ctx, self), torch.int32)
+        y = reduce(ctx, x, op, reduce_dims(dim, len(ctx.shape(x))), keepdim)
+        return ctx.cast(y, torch.bool)
+
+    convert.__doc__ = f"``{'any' if op == 'MAX' else 'all'}``: a {op} reduction of ``x != 0``."
+    return convert
+
+
+def _bool_out_check(node: fx.Node) -> str | None:
+    if meta_val(node).dtype != torch.bool:  # torch keeps uint8 for uint8 inputs
+        return f"{node.target} with a {meta_val(node).dtype} result is not supported"
+    return None
+
+
+_TRUTH_REDUCE: dict[Any, str] = {
+    aten.any.default: "MAX",
+    aten.any.dim: "MAX",
+    aten.any.dims: "MAX",
+    aten.all.default: "MIN",
+    aten.all.dim: "MIN",
+    aten.all.dims: "MIN",
+}
+for _target, _op in _TRUTH_REDUCE.items():
+    converter(_target, check=_bool_out_check, dynamic=True)(_make_truth_reduce(_op))

@@ -41,6 +41,17 @@ def is_static(shape: Sequence[Any]) -> bool:
     return all(isinstance(d, int) for d in shape)
 
 
+def length_bound(n: int | torch.SymInt) -> int | None:
+    """A dim's length, or the upper bound of a symbolic one (None when unbounded)."""
+    if isinstance(n, int):
+        return n
+    env = n.node.shape_env
+    if env is None:
+        return None
+    upper = env.bound_sympy(n.node.expr).upper
+    return int(upper) if upper.is_finite else None
+
+
 def resolve_shape(
     ctx: ConversionContext, shape: Sequence[Any], sources: Sequence[str] = ("self",), **tensors: Any
 ) -> list[Any]:

@@ -1,5 +1,7 @@
-"""Converters: unary math (neg, abs, sign, exp, log, sqrt, rsqrt, reciprocal, sin, cos, erf,
-floor, ceil, round, trunc).
+"""Converters: unary math (neg, abs, sign, exp, log, sqrt, rsqrt, reciprocal, trigonometric and
+hyperbolic functions and their inverses, erf, floor, ceil, round, trunc).
+
+Composed ops (TensorRT has no unary layer for them) live in :mod:`torch_trt.convert.ops.math`.
 
 A table maps each ATen overload to a TensorRT ``UnaryOperation``. TensorRT's unary layer takes
 integers only for ABS, NEG and SIGN; the other ops are float-only, so integer inputs of ops whose
@@ -25,7 +27,7 @@ aten = torch.ops.aten
 
 _INTS = frozenset({torch.int8, torch.int32, torch.int64})
 _FLOAT_WHY = "TensorRT unary layers take float32/float16/bfloat16 (integers only for ABS/NEG/SIGN)"
-_float_check = dtype_check(FLOATS, _FLOAT_WHY)
+float_check = dtype_check(FLOATS, _FLOAT_WHY)
 _int_ok_check = dtype_check(FLOATS | _INTS, "TensorRT ABS/NEG/SIGN take floats and int8/32/64")
 
 # Exact on integers in TensorRT and torch alike.
@@ -42,6 +44,15 @@ _FLOAT_OPS: dict[Any, str] = {
     aten.reciprocal.default: "RECIP",
     aten.sin.default: "SIN",
     aten.cos.default: "COS",
+    aten.tan.default: "TAN",
+    aten.asin.default: "ASIN",
+    aten.acos.default: "ACOS",
+    aten.atan.default: "ATAN",
+    aten.sinh.default: "SINH",
+    aten.cosh.default: "COSH",
+    aten.asinh.default: "ASINH",
+    aten.acosh.default: "ACOSH",
+    aten.atanh.default: "ATANH",
     aten.erf.default: "ERF",
 }
 # Rounding ops: torch keeps the dtype and leaves integers unchanged.
@@ -56,7 +67,7 @@ def _rounding_check(node: fx.Node) -> str | None:
     dtype = meta_val(node).dtype
     if dtype in _INTS:
         return None
-    return _float_check(node)
+    return float_check(node)
 
 
 def _make_unary(op: str) -> Callable[..., Any]:
@@ -66,18 +77,19 @@ def _make_unary(op: str) -> Callable[..., Any]:
             return x
         return ctx.unary(x, op)
 
+    convert.__doc__ = f"TensorRT unary {op}."
     return convert
 
 
 for _target, _op in _INT_OPS.items():
     converter(_target, check=_int_ok_check, dynamic=True)(_make_unary(_op))
 for _target, _op in _FLOAT_OPS.items():
-    converter(_target, check=_float_check, dynamic=True)(_make_unary(_op))
+    converter(_target, check=float_check, dynamic=True)(_make_unary(_op))
 for _target, _op in _ROUND_OPS.items():
     converter(_target, check=_rounding_check, dynamic=True)(_make_unary(_op))
 
 
-@converter(aten.rsqrt.default, check=_float_check, dynamic=True)
+@converter(aten.rsqrt.default, check=float_check, dynamic=True)
 def convert_rsqrt(ctx: ConversionContext, self: Any) -> Any:
     """``1 / sqrt(x)``: TensorRT has no RSQRT."""
     x = ctx.cast(ctx.itensor(self), ctx.out.dtype)
@@ -93,7 +105,7 @@ def convert_trunc(ctx: ConversionContext, self: Any) -> Any:
     return trunc(ctx, x)
 
 
-@converter(aten.round.decimals, check=_float_check, dynamic=True)
+@converter(aten.round.decimals, check=float_check, dynamic=True)
 def convert_round_decimals(ctx: ConversionContext, self: Any, *, decimals: int = 0) -> Any:
     """``round(x * 10**d) / 10**d``, the formula torch uses (half to even)."""
     x = ctx.itensor(self)

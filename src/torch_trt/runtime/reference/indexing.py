@@ -112,20 +112,41 @@ def read_scatter(layer: Any) -> dict[str, Any]:
 
 @evaluator("SCATTER")
 def eval_scatter(rec: LayerRecord, args: Args) -> list[torch.Tensor]:
-    # Duplicate indices are unverified (TensorRT does not say which update wins).
-    data, idx, upd = need(args, 0, rec), need(args, 1, rec), need(args, 2, rec)
+    # TensorRT does not say which update wins when indices repeat, and torch leaves it undefined
+    # as well. The reference must not pretend to know: the *first* update in row-major order
+    # wins, a valid choice that differs from what torch's CPU kernels do (the last one), so a
+    # converter whose result depends on it mismatches eager instead of passing by chance.
+    data, idx, upd = need(args, 0, rec).contiguous(), need(args, 1, rec), need(args, 2, rec)
     mode, axis = rec.attrs["mode"], rec.attrs["axis"]
-    out = data.clone()
     if mode == "ELEMENT":  # ONNX ScatterElements = torch.scatter (src form) [PY][OP/Scatter]
-        return [out.scatter(axis, _checked(rec, idx, data.shape[axis], "scatter"), upd)]
+        idx = _checked(rec, idx, data.shape[axis], "scatter")
+        coords = list(torch.meshgrid(*(torch.arange(n) for n in idx.shape), indexing="ij"))
+        coords[axis] = idx
+        target = sum(c * st for c, st in zip(coords, data.stride(), strict=True))
+        rows = data.reshape(-1, 1)
+        return [_first_wins(rows, torch.as_tensor(target), upd.reshape(-1, 1)).reshape(data.shape)]
     if mode == "ND":  # ONNX ScatterND: out[idx[..., :]] = updates [OP/Scatter]
         k = idx.shape[-1]
-        coords = tuple(
-            _checked(rec, idx[..., j], data.shape[j], "scatter").reshape(-1) for j in range(k)
-        )
-        out[coords] = upd.reshape(-1, *data.shape[k:])
-        return [out]
+        lead = data.shape[:k]
+        target = torch.zeros(idx.shape[:-1], dtype=torch.int64)
+        for j in range(k):
+            target = target * lead[j] + _checked(rec, idx[..., j], lead[j], "scatter")
+        rows = data.reshape(-1, *data.shape[k:])
+        got = _first_wins(rows, target, upd.reshape(-1, *data.shape[k:]))
+        return [got.reshape(data.shape)]
     raise ReferenceError(f"layer {rec.name!r}: scatter mode {mode} is not supported")
+
+
+def _first_wins(rows: torch.Tensor, target: torch.Tensor, updates: torch.Tensor) -> torch.Tensor:
+    """``rows`` with ``rows[target[i]] = updates[i]``; for a repeated target the smallest i."""
+    flat = target.reshape(-1)
+    order = torch.arange(flat.numel())
+    winner = torch.full((rows.shape[0],), flat.numel(), dtype=torch.int64)
+    winner = winner.scatter_reduce(0, flat, order, "amin")
+    hit = winner < flat.numel()
+    out = rows.clone()
+    out[hit] = updates[winner[hit]]
+    return out
 
 
 # --- ONE_HOT ----------------------------------------------------------------------------------

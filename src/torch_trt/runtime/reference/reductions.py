@@ -118,10 +118,19 @@ def eval_cumulative(rec: LayerRecord, args: Args) -> list[torch.Tensor]:
         w = w.flip(axis)
     y = w.cumsum(axis, dtype=w.dtype)
     if rec.attrs["exclusive"]:
-        y = y - w
+        y = _shift_forward(y, axis)
     if rec.attrs["reverse"]:
         y = y.flip(axis)
     return [y.to(x.dtype)]
+
+
+def _shift_forward(y: torch.Tensor, axis: int) -> torch.Tensor:
+    """``y`` moved one place along ``axis`` with a 0 entering: the exclusive sum from the
+    inclusive one (not ``y - x``, which rounds differently for floats)."""
+    n = y.shape[axis]
+    if n == 0:
+        return y
+    return torch.cat([torch.zeros_like(y.narrow(axis, 0, 1)), y.narrow(axis, 0, n - 1)], axis)
 
 
 # --- TOPK -------------------------------------------------------------------------------------
@@ -140,8 +149,12 @@ def read_topk(layer: Any) -> dict[str, Any]:
 
 @evaluator("TOPK")
 def eval_topk(rec: LayerRecord, args: Args) -> list[torch.Tensor]:
-    # Outputs: values, indices, sorted (descending for MAX) [OP/TopK]. The order among ties is
-    # unverified; torch.topk's is used.
+    # Outputs: values and indices of the k extreme elements, in order (descending for MAX)
+    # [OP/TopK]. The order among equal elements is not documented, so the reference must not
+    # pretend to know it: it returns ties last index first, a valid order that torch's CPU
+    # kernels (first index first) do not produce, so a converter whose result depends on the
+    # tie order shows up as a mismatch against eager instead of passing by coincidence. NaN is
+    # ordered above every number, as torch does; TensorRT's NaN order is unverified.
     x = need(args, 0, rec)
     ds = bits_to_dims(rec, rec.attrs["axes"], x.dim())
     if len(ds) != 1:
@@ -151,5 +164,19 @@ def eval_topk(rec: LayerRecord, args: Args) -> list[torch.Tensor]:
     largest = {"MAX": True, "MIN": False}.get(rec.attrs["op"])
     if largest is None:
         raise ReferenceError(f"layer {rec.name!r}: topk op {rec.attrs['op']} is not supported")
-    vals, idx = torch.topk(x, k, dim=ds[0], largest=largest, sorted=True)
-    return [vals, idx.to(dtype_from_name(rec.attrs["indices_type"]))]
+    axis, n = ds[0], x.shape[ds[0]]
+    if not 0 <= k <= n:
+        raise ReferenceError(f"layer {rec.name!r}: k={k} outside [0, {n}] (dim {axis})")
+    values, idx = last_index_first_sort(x, axis, largest)
+    idx = idx.to(dtype_from_name(rec.attrs["indices_type"]))
+    return [values.narrow(axis, 0, k), idx.narrow(axis, 0, k)]
+
+
+def last_index_first_sort(
+    x: torch.Tensor, axis: int, descending: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x`` sorted along ``axis`` with equal elements in descending index order."""
+    n = x.shape[axis]
+    # A stable sort of the reversed tensor keeps equal elements in reversed input order.
+    values, idx = torch.sort(x.flip(axis), dim=axis, descending=descending, stable=True)
+    return values, (n - 1) - idx

@@ -1,0 +1,110 @@
+"""The operator catalog: docs/operators.md rendered from the converter registry.
+
+The registry is the only list of supported ops; this module formats it. ``python -m
+torch_trt.convert.catalog PATH`` writes the page, and a test fails when the checked-in page
+differs from a fresh rendering, so the page cannot go stale.
+
+Example:
+    >>> from torch_trt.convert.catalog import operators_markdown
+    >>> "aten.add.Tensor" in operators_markdown()
+    True
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from collections.abc import Sequence
+
+import torch
+
+import torch_trt.convert.ops  # noqa: F401  (registers every converter)
+from torch_trt.convert.registry import Converter, lookup, registered_ops
+from torch_trt.settings import op_name
+
+_HEADER = """\
+# Supported ATen operators
+
+Generated from the converter registry by `python -m torch_trt.convert.catalog docs/operators.md`;
+`tests/convert/test_catalog.py` fails when this page differs from a fresh rendering. Do not edit
+it by hand: change the converter's docstring instead.
+
+Each row is one ATen overload with a converter. *Dynamic* says whether the converter takes
+symbolic dimensions (otherwise nodes with dynamic shapes stay in PyTorch). A node can still stay
+in PyTorch when its converter's check refuses its arguments (dtypes TensorRT lacks, sizes past
+TensorRT's limits, ...); the compile report names the reason for every such node. Ops missing
+here may still convert through their core-ATen decompositions (`roll`, `tril`, `masked_fill`,
+`addcmul`, `baddbmm`, `select_scatter`, ... are tested that way in `tests/convert/`).
+
+A comparison with Torch-TensorRT's converter set (the overloads it converts that are left to
+decomposition here, with the reason) is not written yet.
+"""
+
+
+def _summary(conv: Converter) -> str:
+    """The first sentence of the converter's docstring, on one line, table-safe."""
+    doc = inspect.getdoc(conv.fn) or ""
+    first = " ".join(doc.split("\n\n")[0].split())
+    return first.replace("|", "\\|")
+
+
+def _rows(targets: Sequence[object]) -> list[str]:
+    rows = []
+    for target in targets:
+        conv = lookup(target)
+        assert conv is not None
+        module = conv.fn.__module__.rsplit(".", 1)[-1]
+        dynamic = "yes" if conv.dynamic else "no"
+        rows.append(f"| `{op_name(target)}` | {dynamic} | {module} | {_summary(conv)} |")
+    return rows
+
+
+def shipped_ops() -> list[object]:
+    """Registered ops whose converter ships with torch-trt (in ``torch_trt.convert.ops``), not
+    ones a user or a test registered at run time."""
+    ops = []
+    for target in registered_ops():
+        conv = lookup(target)
+        if conv is not None and conv.fn.__module__.startswith("torch_trt.convert.ops."):
+            ops.append(target)
+    return ops
+
+
+def operators_markdown() -> str:
+    """The operator page: every shipped ATen overload, then the SymInt operators.
+
+    Returns:
+        The Markdown text of docs/operators.md.
+    """
+    ops = shipped_ops()
+    aten_ops = [t for t in ops if isinstance(t, torch._ops.OpOverload)]
+    sym_ops = [t for t in ops if not isinstance(t, torch._ops.OpOverload)]
+    head = "| Overload | Dynamic | Family | Notes |\n|---|---|---|---|"
+    lines = [
+        _HEADER,
+        f"## ATen overloads ({len(aten_ops)})\n",
+        head,
+        *_rows(aten_ops),
+        "",
+        f"## Size arithmetic on SymInts ({len(sym_ops)})\n",
+        "Python operators torch.export emits for shape arithmetic, computed on size tensors.\n",
+        head,
+        *_rows(sym_ops),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str]) -> int:
+    """Write the page to ``argv[0]`` (or print it)."""
+    text = operators_markdown()
+    if argv:
+        with open(argv[0], "w", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
