@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import fx
 
-from torch_trt.build import build_engine
+from torch_trt.cache import cached_build
 from torch_trt.convert import ops as _ops  # noqa: F401  (registers the converters)
 from torch_trt.convert.interpreter import convert_module
 from torch_trt.convert.registry import Reason
@@ -120,7 +120,7 @@ def _convert_and_build(
             for n, p in zip(network.input_names, placeholders, strict=True)
         }
         with rep.stage("build"):
-            engine, profile = build_engine(network, s, name, shapes)
+            engine, profile, cached = cached_build(network, sub, s, name, shapes)
         build_seconds = rep.stage_seconds["build"] - before
         reference = None
         if s.runtime == "reference":
@@ -147,5 +147,7 @@ def _convert_and_build(
     rep.layer_to_node[name] = network.layer_to_node
     in_engine = sum(1 for n in nodes if n in part.placements)
     rep.engine_info.append(
-        EngineInfo(name, in_engine, network.net.num_layers, len(engine), build_seconds)
+        EngineInfo(
+            name, in_engine, network.net.num_layers, len(engine), build_seconds, **cached.info()
+        )
     )
