@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import torch_trt
-from torch_trt import cache
+from torch_trt import cache, cache_key
 from torch_trt.settings import CompileSettings
 
 # Two engines: sigmoid is kept in PyTorch between them.
@@ -243,5 +243,5 @@ def test_bad_cache_dir_messages(tmp_path: pathlib.Path) -> None:
 def test_unkeyed_settings_are_settings() -> None:
     """Every name declared as not affecting engines is a real setting (no stale entries)."""
     names = {f.name for f in CompileSettings.__dataclass_fields__.values()}
-    assert cache.UNKEYED_SETTINGS.issubset(names)
-    assert {"workspace_size", "optimization_level"} <= names - cache.UNKEYED_SETTINGS
+    assert cache_key.UNKEYED_SETTINGS.issubset(names)
+    assert {"workspace_size", "optimization_level"} <= names - cache_key.UNKEYED_SETTINGS
