@@ -34,7 +34,7 @@ import time
 import uuid
 import zlib
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 from torch import fx
 
@@ -139,11 +139,10 @@ class EngineCache:
         """The verified entry of ``key``; a damaged one is dropped with a warning."""
         path = self.path(key)
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as f:
+                entry = _read_entry(f, key)
         except FileNotFoundError:
             return None
-        try:
-            entry = _decode(data, key)
         except ValueError as e:
             log.warning(
                 "torch-trt: engine cache entry %s is damaged (%s); dropped, rebuilding", path, e
@@ -157,16 +156,16 @@ class EngineCache:
 
     def put(self, key: str, engine: bytes, build_seconds: float) -> None:
         """Store an engine atomically, then evict least recently used entries past the limit."""
-        data = _encode(key, engine, build_seconds)
-        if len(data) > self.max_bytes:
+        parts = _encode(key, engine, build_seconds)
+        if sum(len(p) for p in parts) > self.max_bytes:
             log.warning(
                 "torch-trt: engine of %.1f MB exceeds cache_max_bytes=%d; not cached",
-                len(data) / 1e6,
+                len(engine) / 1e6,
                 self.max_bytes,
             )
             return
         try:
-            _write_atomic(self.path(key), data)
+            _write_atomic(self.path(key), parts)
         except OSError as e:  # a full disk must not fail a compile whose engine is built
             log.warning("torch-trt: could not store engine cache entry %s: %s", key, e)
             return
@@ -198,7 +197,7 @@ class EngineCache:
         return sum(p.stat().st_size for p in self.engines.glob("*.engine"))
 
 
-def _encode(key: str, engine: bytes, build_seconds: float) -> bytes:
+def _encode(key: str, engine: bytes, build_seconds: float) -> list[bytes]:
     header = {
         "key": key,
         "flavour": _trt.flavour(),
@@ -209,23 +208,27 @@ def _encode(key: str, engine: bytes, build_seconds: float) -> bytes:
         "created": time.time(),
     }
     raw = json.dumps(header).encode()
-    return _MAGIC + len(raw).to_bytes(8, "little") + raw + engine
+    return [_MAGIC + len(raw).to_bytes(8, "little") + raw, engine]
 
 
-def _decode(data: bytes, key: str) -> Entry:
-    """Check magic, header, key, length and CRC-32 (CRC is 2x faster than SHA-256 here and
-    catches accidental damage; the key itself is a SHA-256)."""
-    if not data.startswith(_MAGIC):
+def _read_entry(f: BinaryIO, key: str) -> Entry:
+    """Read and check an entry: magic, header, key, length and CRC-32 of the engine.
+
+    The engine is read in one piece, never sliced out of a bigger copy. CRC-32 runs at twice
+    SHA-256's speed here and catches accidental damage; the key itself is a SHA-256.
+    """
+    if f.read(len(_MAGIC)) != _MAGIC:
         raise ValueError("not a torch-trt cache entry")
-    at = len(_MAGIC) + 8
-    n = int.from_bytes(data[len(_MAGIC) : at], "little")
+    n = int.from_bytes(f.read(8), "little")
+    if n > 1 << 20:
+        raise ValueError("unreadable header")
     try:
-        header = json.loads(data[at : at + n])
+        header = json.loads(f.read(n))
     except ValueError as e:
         raise ValueError(f"unreadable header: {e}") from e
     if not isinstance(header, dict) or header.get("key") != key:
         raise ValueError("header does not name this key")
-    engine = data[at + n :]
+    engine = f.read()
     if len(engine) != header.get("engine_bytes"):
         raise ValueError(f"truncated: {len(engine)} of {header.get('engine_bytes')} engine bytes")
     if zlib.crc32(engine) != header.get("crc32"):
@@ -233,7 +236,7 @@ def _decode(data: bytes, key: str) -> Entry:
     return Entry(engine, float(header.get("build_seconds", 0.0)))
 
 
-def _write_atomic(path: pathlib.Path, data: bytes) -> None:
+def _write_atomic(path: pathlib.Path, parts: list[bytes]) -> None:
     """Write to a temporary file in the same directory and rename it over ``path``.
 
     No fsync: a file damaged by a crash fails its length or CRC check and is rebuilt.
@@ -243,7 +246,8 @@ def _write_atomic(path: pathlib.Path, data: bytes) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            for part in parts:
+                f.write(part)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -368,9 +372,13 @@ def _timing_cache(cache: EngineCache, config: Any) -> Iterator[None]:
         yield
         return
     path = cache.root / f"timing-{_trt.flavour()}-{_trt.version()}.cache"
-    data = path.read_bytes() if path.exists() else b""
-    timing = config.create_timing_cache(data)
-    if not config.set_timing_cache(timing, False):  # stale or another GPU's: start afresh
+    try:
+        timing = config.create_timing_cache(path.read_bytes() if path.exists() else b"")
+        ok = bool(config.set_timing_cache(timing, False))
+    except Exception as e:  # unreadable or damaged: TensorRT raises on its own header check
+        log.warning("torch-trt: timing cache %s unusable (%s); starting a new one", path, e)
+        ok = False
+    if not ok:  # damaged, or recorded on another GPU: start afresh
         timing = config.create_timing_cache(b"")
         config.set_timing_cache(timing, False)
     yield
@@ -378,4 +386,4 @@ def _timing_cache(cache: EngineCache, config: Any) -> Iterator[None]:
         if path.exists():  # another process may have added timings meanwhile
             timing.combine(config.create_timing_cache(path.read_bytes()), False)
         with contextlib.suppress(OSError):
-            _write_atomic(path, bytes(memoryview(timing.serialize())))
+            _write_atomic(path, [bytes(memoryview(timing.serialize()))])
