@@ -245,3 +245,25 @@ def test_unkeyed_settings_are_settings() -> None:
     names = {f.name for f in CompileSettings.__dataclass_fields__.values()}
     assert cache_key.UNKEYED_SETTINGS.issubset(names)
     assert {"workspace_size", "optimization_level"} <= names - cache_key.UNKEYED_SETTINGS
+
+
+def test_graph_digest_ignores_the_order_of_independent_nodes() -> None:
+    """Listing independent nodes in another order keeps the digest; swapping operands does not."""
+
+    def f1(x: torch.Tensor) -> torch.Tensor:
+        a = torch.relu(x)
+        b = torch.sin(x)
+        return a + b
+
+    def f2(x: torch.Tensor) -> torch.Tensor:
+        b = torch.sin(x)
+        a = torch.relu(x)
+        return a + b
+
+    def f3(x: torch.Tensor) -> torch.Tensor:
+        a = torch.relu(x)
+        b = torch.sin(x)
+        return b + a
+
+    d1, d2, d3 = (cache_key._graph_digest(torch.fx.symbolic_trace(f)) for f in (f1, f2, f3))
+    assert d1 == d2 and d1 != d3

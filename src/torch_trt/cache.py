@@ -228,8 +228,9 @@ def _read_entry(f: BinaryIO, key: str) -> Entry:
         raise ValueError(f"unreadable header: {e}") from e
     if not isinstance(header, dict) or header.get("key") != key:
         raise ValueError("header does not name this key")
-    engine = f.read()
-    if len(engine) != header.get("engine_bytes"):
+    size = header.get("engine_bytes")
+    engine = f.read(size + 1 if isinstance(size, int) else -1)  # +1 catches trailing bytes
+    if len(engine) != size:
         raise ValueError(f"truncated: {len(engine)} of {header.get('engine_bytes')} engine bytes")
     if zlib.crc32(engine) != header.get("crc32"):
         raise ValueError("checksum mismatch")

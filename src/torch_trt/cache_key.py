@@ -2,11 +2,14 @@
 
 Computed after conversion, right before the build (see ``cache.py`` for why), from:
 
-- the region's fx graph in a canonical form: op names, literal arguments, node references as
-  positions, recorded dtypes and shapes (no node names, no Python ids);
+- the region's fx graph as a Merkle digest: each node by its op, literal arguments, recorded
+  dtype/shape and its inputs' digests, so neither node names nor node order nor Python ids
+  enter it (partition may order independent nodes differently in another process);
+  placeholders by name, since that is the engine's binding name;
 - the bytes of every tensor the region reads, streamed once through SHA-256 (no pickling);
 - the converters' code: all of torch-trt's sources, plus the file of any user converter used;
-- the network TensorRT sees: input/output names, dtypes and shapes, layer types and wiring;
+- the network TensorRT sees at its boundary: input/output names, dtypes and shapes, and the
+  number of layers of each type;
 - the builder config read back (every builder setting, compute-capability targets), the
   optimization profile, every engine-affecting compile setting, the TensorRT flavour and
   version, and the key format version.
@@ -19,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import contextlib
 import dataclasses
@@ -72,7 +76,6 @@ def region_key(
     Raises:
         Uncacheable: the region holds a value the key cannot describe.
     """
-    nodes, tensors = _canonical_graph(sub)
     head = {
         "format": FORMAT_VERSION,
         "trt": [_trt.flavour(), _trt.version()],
@@ -85,51 +88,45 @@ def region_key(
         },
         "code": _code_fingerprint(sub),
         "network": _network_signature(network),
-        "graph": nodes,
+        "graph": _graph_digest(sub),
     }
-    h = hashlib.sha256(json.dumps(head, sort_keys=True).encode())
-    _hash_tensors(h, tensors)
-    return h.hexdigest()
+    return hashlib.sha256(json.dumps(head, sort_keys=True).encode()).hexdigest()
 
 
-def _canonical_graph(sub: fx.GraphModule) -> tuple[list[Any], list[torch.Tensor]]:
-    """The region's nodes as plain data (names replaced by positions) and its tensors.
+def _graph_digest(sub: fx.GraphModule) -> str:
+    """A digest of the region's graph that ignores node names and node order.
 
-    ``get_attr`` nodes are numbered by first use, not by where they sit in the graph: partition
-    may place them in any order, and their order does not change the engine.
+    Partition may list independent nodes (and attributes) in a different order in another
+    process, and that order does not change what the engine computes. So each node is named by
+    a digest of what it is (op, literal arguments, recorded dtype/shape) and of the digests of
+    its inputs, as in a Merkle tree; a placeholder by its name (that is the engine's binding
+    name); an attribute by its bytes. The graph's digest is that of its output node.
     """
-    index: dict[fx.Node, Any] = {}
-    tensors: list[torch.Tensor] = []
-    by_target: dict[str, int] = {}
-    nodes: list[Any] = []
+    values = {
+        str(n.target): _fetch(sub, str(n.target)) for n in sub.graph.find_nodes(op="get_attr")
+    }
+    for target, value in values.items():
+        if not isinstance(value, torch.Tensor):
+            raise Uncacheable(f"attribute {target} of type {type(value).__name__}")
+    tensor_digests = dict(zip(values, _tensor_digests(list(values.values())), strict=True))
+    digest: dict[fx.Node, Any] = {}
+    root = ""
     for n in sub.graph.nodes:
         if n.op == "get_attr":
+            digest[n] = ["tensor", tensor_digests[str(n.target)]]
             continue
-        for used in n.all_input_nodes:
-            if used.op == "get_attr" and used not in index:
-                index[used] = ["tensor", _tensor_slot(sub, str(used.target), by_target, tensors)]
-        index[n] = ["node", len(nodes)]
         if n.op == "call_function":
-            target = op_name(n.target)
-        elif n.op in ("placeholder", "output"):
-            target = n.op
+            what: Any = op_name(n.target)
+        elif n.op == "placeholder":
+            what = ["placeholder", n.name]
+        elif n.op == "output":
+            what = "output"
         else:  # call_module / call_method: code the key does not see
             raise Uncacheable(f"{n.op} node")
-        args = [_canon(n.args, index), _canon(n.kwargs, index)]
-        nodes.append([n.op, target, args, _meta(n.meta.get("val"))])
-    return nodes, tensors
-
-
-def _tensor_slot(
-    sub: fx.GraphModule, target: str, by_target: dict[str, int], tensors: list[torch.Tensor]
-) -> int:
-    if target not in by_target:
-        value = _fetch(sub, target)
-        if not isinstance(value, torch.Tensor):
-            raise Uncacheable(f"attribute of type {type(value).__name__}")
-        by_target[target] = len(tensors)
-        tensors.append(value)
-    return by_target[target]
+        data = [what, _canon(n.args, digest), _canon(n.kwargs, digest), _meta(n.meta.get("val"))]
+        root = hashlib.sha256(json.dumps(data).encode()).hexdigest()
+        digest[n] = ["node", root]
+    return root
 
 
 def _fetch(gm: fx.GraphModule, target: str) -> Any:
@@ -180,24 +177,25 @@ def _meta(val: Any) -> Any:
 _CHUNK = 4 << 20
 
 
-def _hash_tensors(h: Any, tensors: list[torch.Tensor]) -> None:
-    """Stream every tensor's bytes through SHA-256 once: no pickling, no copy of CPU data."""
-    chunks: list[memoryview] = []
-    for t in tensors:
+def _tensor_digests(tensors: list[torch.Tensor]) -> list[str]:
+    """SHA-256 of each tensor (dtype, shape, bytes), its bytes streamed once, no pickling."""
+    chunks: list[tuple[int, memoryview]] = []
+    heads = []
+    for i, t in enumerate(tensors):
         data = _tensor_bytes(t)
-        h.update(f"{t.dtype}{tuple(t.shape)}:{len(data)};".encode())
-        chunks += [data[i : i + _CHUNK] for i in range(0, len(data), _CHUNK)]
-    workers = min(
-        len(chunks),
-        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1,
-    )
+        heads.append(f"{t.dtype}{tuple(t.shape)}:{len(data)};".encode())
+        chunks += [(i, data[j : j + _CHUNK]) for j in range(0, len(data), _CHUNK)]
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    workers = min(len(chunks), cpus or 1)
     if workers <= 1:
-        digests = [hashlib.sha256(c).digest() for c in chunks]
+        digests = [hashlib.sha256(c).digest() for _, c in chunks]
     else:
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-            digests = list(pool.map(lambda c: hashlib.sha256(c).digest(), chunks))
-    for d in digests:
-        h.update(d)
+            digests = list(pool.map(lambda c: hashlib.sha256(c[1]).digest(), chunks))
+    hashes = [hashlib.sha256(head) for head in heads]
+    for (i, _), d in zip(chunks, digests, strict=True):
+        hashes[i].update(d)
+    return [h.hexdigest() for h in hashes]
 
 
 def _tensor_bytes(t: torch.Tensor) -> memoryview:
@@ -211,27 +209,22 @@ def _tensor_bytes(t: torch.Tensor) -> memoryview:
 
 
 def _network_signature(network: Network) -> dict[str, Any]:
-    """What TensorRT sees, without names: I/O tensors, layer types and wiring."""
+    """What TensorRT sees at the engine's boundary: I/O names, dtypes, shapes; layer types.
+
+    Inputs are sorted by name and layers only counted per type, because the layer order follows
+    the node order, which does not change the engine (see :func:`_graph_digest`).
+    """
     net = network.net
-    ids: dict[Any, int] = {}
 
-    def tensor(t: Any) -> int | None:
-        if t is None:
-            return None
-        return ids.setdefault(t, len(ids))
+    def io(t: Any) -> list[Any]:
+        return [str(t.name), str(t.dtype.name), [int(d) for d in t.shape]]
 
-    def io(t: Any) -> list[Any]:  # I/O shapes come from the inputs, inner ones follow
-        return [str(t.name), tensor(t), str(t.dtype.name), [int(d) for d in t.shape]]
-
-    inputs = [io(net.get_input(i)) for i in range(net.num_inputs)]
-    layers = []
-    for i in range(net.num_layers):
-        layer = net.get_layer(i)
-        ins = [tensor(layer.get_input(j)) for j in range(layer.num_inputs)]
-        outs = [tensor(layer.get_output(j)) for j in range(layer.num_outputs)]
-        layers.append([str(layer.type.name), ins, outs])
-    outputs = [io(net.get_output(i)) for i in range(net.num_outputs)]
-    return {"inputs": inputs, "outputs": outputs, "layers": layers}
+    types = collections.Counter(str(net.get_layer(i).type.name) for i in range(net.num_layers))
+    return {
+        "inputs": sorted(io(net.get_input(i)) for i in range(net.num_inputs)),
+        "outputs": [io(net.get_output(i)) for i in range(net.num_outputs)],
+        "layer_types": sorted(types.items()),
+    }
 
 
 @functools.cache
