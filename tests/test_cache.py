@@ -267,3 +267,14 @@ def test_graph_digest_ignores_the_order_of_independent_nodes() -> None:
 
     d1, d2, d3 = (cache_key._graph_digest(torch.fx.symbolic_trace(f)) for f in (f1, f2, f3))
     assert d1 == d2 and d1 != d3
+
+
+def test_eviction_removes_stale_temporaries_only(tmp_path: pathlib.Path) -> None:
+    """A crashed writer's day-old temporary file goes at the next store; a fresh one stays."""
+    store = cache.EngineCache(tmp_path, 1 << 20)
+    old, fresh = store.engines / ".tmp-1-old.part", store.engines / ".tmp-2-new.part"
+    old.write_bytes(b"x")
+    fresh.write_bytes(b"y")
+    os.utime(old, (1e9, 1e9))
+    store.put("e" * 64, b"5" * 10, 1.0)
+    assert not old.exists() and fresh.exists()

@@ -180,6 +180,7 @@ class EngineCache:
                 with contextlib.suppress(FileNotFoundError):
                     st = p.stat()
                     entries.append((st.st_mtime_ns, st.st_size, p))
+            _remove_stale_temporaries(self.engines)
             total = sum(size for _, size, _ in entries)
             for _, size, p in sorted(entries, key=lambda e: (e[0], e[2].name)):
                 if total <= self.max_bytes:
@@ -195,6 +196,15 @@ class EngineCache:
     def size_bytes(self) -> int:
         """Bytes used by the stored entries."""
         return sum(p.stat().st_size for p in self.engines.glob("*.engine"))
+
+
+def _remove_stale_temporaries(folder: pathlib.Path, age_seconds: float = 86400.0) -> None:
+    """Temporary files a crashed writer left behind (a live writer renames within seconds)."""
+    now = time.time()
+    for p in folder.glob(".tmp-*.part"):
+        with contextlib.suppress(OSError):
+            if now - p.stat().st_mtime > age_seconds:
+                p.unlink()
 
 
 def _encode(key: str, engine: bytes, build_seconds: float) -> list[bytes]:
