@@ -9,7 +9,8 @@ computed after conversion, which costs nothing extra: the network is needed on a
 (binding names, layer map, reference program), and conversion is cheap next to a build.
 
 Entries are ``<dir>/engines/<key>.engine``: a magic line, a JSON header (key, flavour, version,
-length and CRC-32 of the engine, build seconds) and the engine. Writes go to a temporary file
+length and CRC-32s of the engine (one per 4 MiB, checked in parallel), build seconds) and the
+engine. Writes go to a temporary file
 that is renamed into place; a per-key lock makes a second process that compiles the same region
 wait for the first and then load its engine. An entry that fails its checks is dropped with a
 warning and rebuilt. After each store, least recently used entries (by modification time,
@@ -40,14 +41,14 @@ from torch import fx
 
 from torch_trt import _trt
 from torch_trt.build import Profile, build_configured, configure
-from torch_trt.cache_key import Uncacheable, region_key
+from torch_trt.cache_key import Uncacheable, chunks_of, parallel_map, region_key
 from torch_trt.convert.interpreter import Network
 from torch_trt.settings import CompileSettings
 
 log = logging.getLogger("torch_trt")
 
 ENV_VAR = "TORCH_TRT_CACHE_DIR"
-_MAGIC = b"torch-trt engine cache v1\n"
+_MAGIC = b"torch-trt engine cache v2\n"
 # How long a process waits for another one building the same engine before building it too.
 LOCK_TIMEOUT_SECONDS = 3600.0
 
@@ -198,6 +199,11 @@ class EngineCache:
         return sum(p.stat().st_size for p in self.engines.glob("*.engine"))
 
 
+def _crcs(engine: bytes) -> list[int]:
+    """CRC-32 per fixed-size chunk, computed in parallel (zlib drops the GIL)."""
+    return parallel_map(zlib.crc32, chunks_of(memoryview(engine)))
+
+
 def _remove_stale_temporaries(folder: pathlib.Path, age_seconds: float = 86400.0) -> None:
     """Temporary files a crashed writer left behind (a live writer renames within seconds)."""
     now = time.time()
@@ -213,7 +219,7 @@ def _encode(key: str, engine: bytes, build_seconds: float) -> list[bytes]:
         "flavour": _trt.flavour(),
         "trt_version": _trt.version(),
         "engine_bytes": len(engine),
-        "crc32": zlib.crc32(engine),
+        "crc32": _crcs(engine),
         "build_seconds": build_seconds,
         "created": time.time(),
     }
@@ -242,7 +248,7 @@ def _read_entry(f: BinaryIO, key: str) -> Entry:
     engine = f.read(size + 1 if isinstance(size, int) else -1)  # +1 catches trailing bytes
     if len(engine) != size:
         raise ValueError(f"truncated: {len(engine)} of {header.get('engine_bytes')} engine bytes")
-    if zlib.crc32(engine) != header.get("crc32"):
+    if _crcs(engine) != header.get("crc32"):
         raise ValueError("checksum mismatch")
     return Entry(engine, float(header.get("build_seconds", 0.0)))
 

@@ -33,7 +33,8 @@ import json
 import marshal
 import os
 import pathlib
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import torch
 from torch import fx
@@ -174,26 +175,42 @@ def _meta(val: Any) -> Any:
 
 # Tensors are hashed in chunks of this size, in parallel (hashlib drops the GIL), and the
 # chunk digests are hashed in order: the key does not depend on the number of threads.
-_CHUNK = 4 << 20
+CHUNK = 4 << 20
+T = TypeVar("T")
+
+
+def parallel_map(fn: Callable[[memoryview], T], chunks: list[memoryview]) -> list[T]:
+    """``[fn(c) for c in chunks]`` on all usable CPUs: hashlib and zlib drop the GIL."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    workers = min(len(chunks), cpus or 1)
+    if workers <= 1:
+        return [fn(c) for c in chunks]
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(fn, chunks))
+
+
+def chunks_of(data: memoryview) -> list[memoryview]:
+    """``data`` cut at fixed offsets (so results never depend on the number of threads)."""
+    return [data[j : j + CHUNK] for j in range(0, len(data), CHUNK)]
+
+
+def _sha256(chunk: memoryview) -> bytes:
+    return hashlib.sha256(chunk).digest()
 
 
 def _tensor_digests(tensors: list[torch.Tensor]) -> list[str]:
     """SHA-256 of each tensor (dtype, shape, bytes), its bytes streamed once, no pickling."""
-    chunks: list[tuple[int, memoryview]] = []
+    owner: list[int] = []
+    chunks: list[memoryview] = []
     heads = []
     for i, t in enumerate(tensors):
         data = _tensor_bytes(t)
         heads.append(f"{t.dtype}{tuple(t.shape)}:{len(data)};".encode())
-        chunks += [(i, data[j : j + _CHUNK]) for j in range(0, len(data), _CHUNK)]
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    workers = min(len(chunks), cpus or 1)
-    if workers <= 1:
-        digests = [hashlib.sha256(c).digest() for _, c in chunks]
-    else:
-        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-            digests = list(pool.map(lambda c: hashlib.sha256(c[1]).digest(), chunks))
+        pieces = chunks_of(data)
+        chunks += pieces
+        owner += [i] * len(pieces)
     hashes = [hashlib.sha256(head) for head in heads]
-    for (i, _), d in zip(chunks, digests, strict=True):
+    for i, d in zip(owner, parallel_map(_sha256, chunks), strict=True):
         hashes[i].update(d)
     return [h.hexdigest() for h in hashes]
 
