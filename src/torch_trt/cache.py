@@ -5,16 +5,16 @@ explicit ``cache_dir`` wins over the variable and ``cache_dir=False`` turns the 
 when the variable is set.
 
 The key (``cache_key.py``) is a SHA-256 of what decides the engine and nothing else. It is
-computed after conversion, which costs nothing extra: the network is needed on a hit as well
-(binding names, layer map, reference program), and conversion is cheap next to a build.
+computed after conversion: the network is needed on a hit as well (binding names, layer map,
+reference program), so keying before conversion would not save it, and the key can then also
+cover what TensorRT is actually handed (the network's boundary, the builder config read back).
 
 Entries are ``<dir>/engines/<key>.engine``: a magic line, a JSON header (key, flavour, version,
-length and CRC-32s of the engine (one per 4 MiB, checked in parallel), build seconds) and the
-engine. Writes go to a temporary file
-that is renamed into place; a per-key lock makes a second process that compiles the same region
-wait for the first and then load its engine. An entry that fails its checks is dropped with a
-warning and rebuilt. After each store, least recently used entries (by modification time,
-refreshed on every hit) are evicted until the cache fits ``cache_max_bytes``.
+engine length, a CRC-32 per 4 MiB of engine, build seconds) and the engine. Writes go to a
+temporary file that is renamed into place; a per-key lock makes a second process that compiles
+the same region wait for the first and then load its engine. An entry that fails its checks is
+dropped with a warning and rebuilt. After each store, least recently used entries (by
+modification time, refreshed on every hit) are evicted until the cache fits ``cache_max_bytes``.
 
 Example:
     >>> compiled = torch_trt.dynamo.compile(model, [x], cache_dir="/tmp/trt-cache")
@@ -228,7 +228,7 @@ def _encode(key: str, engine: bytes, build_seconds: float) -> list[bytes]:
 
 
 def _read_entry(f: BinaryIO, key: str) -> Entry:
-    """Read and check an entry: magic, header, key, length and CRC-32 of the engine.
+    """Read and check an entry: magic, header, key, length and CRC-32s of the engine.
 
     The engine is read in one piece, never sliced out of a bigger copy. CRC-32 runs at twice
     SHA-256's speed here and catches accidental damage; the key itself is a SHA-256.
