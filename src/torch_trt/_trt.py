@@ -114,3 +114,80 @@ class RecordingLogger:
         with self._lock:
             errs, self.errors = self.errors, []
         return errs
+
+
+# Builder-config properties that do not change the engine (or are not plain values).
+_CONFIG_SKIP = frozenset(
+    {"progress_monitor", "profile_stream", "int8_calibrator", "algorithm_selector"}
+)
+
+
+def config_fingerprint(config: Any) -> dict[str, Any]:
+    """Every plain setting of an ``IBuilderConfig`` as JSON-able data, for engine-cache keys.
+
+    Read generically (every readable property, memory pool limit, preview feature and compute
+    capability target) so that a setting added to ``build.py`` later is keyed without anyone
+    remembering to. Enums are stored as their names.
+    """
+    trt = load()
+    out: dict[str, Any] = {}
+    for name in sorted(dir(config)):
+        if name.startswith("_") or name in _CONFIG_SKIP:
+            continue
+        try:
+            value = getattr(config, name)
+        except Exception:  # write-only or unsupported on this flavour
+            continue
+        if callable(value):
+            continue
+        plain = _plain(value)
+        if plain is not None:
+            out[name] = plain
+    out["memory_pools"] = {
+        pool: int(config.get_memory_pool_limit(member))
+        for pool, member in trt.MemoryPoolType.__members__.items()
+    }
+    out["preview_features"] = {
+        feat: bool(config.get_preview_feature(member))
+        for feat, member in trt.PreviewFeature.__members__.items()
+    }
+    out["targets"] = build_targets(config)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple):
+        items = [_plain(v) for v in value]
+        return items if all(i is not None for i in items) else None
+    name = getattr(value, "name", None)
+    return f"{type(value).__name__}.{name}" if isinstance(name, str) else None
+
+
+def build_targets(config: Any) -> list[str]:
+    """The GPUs an engine built with ``config`` is for.
+
+    TensorRT-RTX builds for the compute capabilities set on the config (none set means its
+    portable default). Full TensorRT builds for the GPU it runs on, so that GPU's compute
+    capability and name are the target.
+    """
+    if is_rtx():
+        n = int(getattr(config, "num_compute_capabilities", 0))
+        ccs = [str(config.get_compute_capability(i).name) for i in range(n)]
+        return ccs or ["default"]
+    import torch
+
+    if not torch.cuda.is_available():
+        return ["no-cuda"]
+    major, minor = torch.cuda.get_device_capability()
+    return [f"sm{major}{minor}", torch.cuda.get_device_name()]
+
+
+def has_timing_cache() -> bool:
+    """True when the builder's timing cache does something worth persisting.
+
+    TensorRT-RTX keeps the API but documents timing-cache operations as no-ops (it tunes
+    kernels at run time instead, in its runtime cache), so only full TensorRT persists one.
+    """
+    return not is_rtx()

@@ -63,6 +63,40 @@ def _add_profile(network: Network, config: Any, shapes: Profile) -> Profile:
     }
 
 
+def configure(
+    network: Network, settings: CompileSettings, shapes: Profile | None = None
+) -> tuple[Any, Profile]:
+    """The builder config for ``network``: workspace, optimization level, profile.
+
+    Returns:
+        ``(config, profile)``: the ``IBuilderConfig`` and the optimization profile it holds.
+    """
+    trt = _trt.load()
+    config = network.builder.create_builder_config()
+    profile = _add_profile(network, config, shapes or {})
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, settings.workspace_size)
+    config.builder_optimization_level = settings.optimization_level
+    return config, profile
+
+
+def build_configured(network: Network, config: Any, settings: CompileSettings, name: str) -> bytes:
+    """Build ``network`` with a config from :func:`configure`; return the serialized engine.
+
+    Raises:
+        EngineBuildError: TensorRT returned no engine; the message holds its logged errors.
+    """
+    monitor = None  # kept referenced until the build returns: TensorRT calls into it
+    if settings.progress is not None:
+        monitor = _progress_monitor(settings)
+        config.progress_monitor = monitor
+    blob = network.builder.build_serialized_network(network.net, config)
+    errors = network.logger.take_errors()
+    if blob is None:
+        detail = " | ".join(errors) or "TensorRT gave no reason"
+        raise EngineBuildError(f"TensorRT could not build engine {name}: {detail}")
+    return bytes(memoryview(blob))
+
+
 def build_engine(
     network: Network, settings: CompileSettings, name: str, shapes: Profile | None = None
 ) -> tuple[bytes, Profile]:
@@ -77,18 +111,5 @@ def build_engine(
     Raises:
         EngineBuildError: TensorRT returned no engine; the message holds its logged errors.
     """
-    trt = _trt.load()
-    config = network.builder.create_builder_config()
-    profile = _add_profile(network, config, shapes or {})
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, settings.workspace_size)
-    config.builder_optimization_level = settings.optimization_level
-    monitor = None  # kept referenced until the build returns: TensorRT calls into it
-    if settings.progress is not None:
-        monitor = _progress_monitor(settings)
-        config.progress_monitor = monitor
-    blob = network.builder.build_serialized_network(network.net, config)
-    errors = network.logger.take_errors()
-    if blob is None:
-        detail = " | ".join(errors) or "TensorRT gave no reason"
-        raise EngineBuildError(f"TensorRT could not build engine {name}: {detail}")
-    return bytes(memoryview(blob)), profile
+    config, profile = configure(network, settings, shapes)
+    return build_configured(network, config, settings, name), profile

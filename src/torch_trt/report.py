@@ -38,13 +38,22 @@ class NodePlacement:
 
 @dataclasses.dataclass
 class EngineInfo:
-    """One built engine."""
+    """One built engine.
+
+    ``build_seconds`` is the time this compile spent getting the engine (a build, or a cache
+    lookup). ``cache`` is ``"hit"``, ``"miss"``, ``"off"`` or ``"uncacheable"``; on a hit
+    ``saved_seconds`` is the cached engine's own build time minus this lookup's.
+    """
 
     name: str
     nodes: int
     layers: int
     size_bytes: int
     build_seconds: float
+    cache: str = "off"
+    key_seconds: float = 0.0
+    saved_seconds: float = 0.0
+    cache_key: str = ""
 
 
 @dataclasses.dataclass
@@ -89,10 +98,16 @@ class Report:
         in_trt = sum(1 for p in self.placements if p.engine is not None)
         total = sum(self.stage_seconds.values())
         size = sum(e.size_bytes for e in self.engine_info)
-        return (
+        line = (
             f"torch-trt: {self.engines} engine(s), {in_trt}/{len(self.placements)} nodes in "
             f"TensorRT, {len(self.fallbacks)} in PyTorch, {size / 1e6:.2f} MB, {total:.2f} s"
         )
+        cached = [e for e in self.engine_info if e.cache != "off"]
+        if cached:
+            hits = sum(1 for e in cached if e.cache == "hit")
+            saved = sum(e.saved_seconds for e in cached)
+            line += f", engine cache {hits}/{len(cached)} hits, {saved:.2f} s saved"
+        return line
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -131,12 +146,13 @@ class Report:
     def __str__(self) -> str:
         lines = [self.summary(), ""]
         lines.append(
-            f"{'engine':<10} {'nodes':>6} {'layers':>7} {'size (KB)':>10} {'build (s)':>10}"
+            f"{'engine':<10} {'nodes':>6} {'layers':>7} {'size (KB)':>10} {'build (s)':>10} "
+            f"{'cache':>11} {'saved (s)':>10}"
         )
         for e in self.engine_info:
             lines.append(
                 f"{e.name:<10} {e.nodes:>6} {e.layers:>7} {e.size_bytes / 1e3:>10.1f} "
-                f"{e.build_seconds:>10.3f}"
+                f"{e.build_seconds:>10.3f} {e.cache:>11} {e.saved_seconds:>10.3f}"
             )
         lines += ["", f"{'node':<40} {'op':<36} placement"]
         for p in self.placements:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
@@ -51,6 +52,10 @@ class CompileSettings:
         keep_source: keep each TensorRT region's ATen subgraph on the compiled module, so
             ``torch_trt.save(..., with_source=True)`` can store it. Off by default: the sources
             keep the region's weights in host memory beside the engine.
+        cache_dir: directory of the on-disk engine cache (see ``docs/cache.md``). ``None`` (the
+            default) uses ``$TORCH_TRT_CACHE_DIR`` when set, else no cache; ``False`` turns the
+            cache off even when the variable is set; a path always wins over the variable.
+        cache_max_bytes: size limit of the engine cache; least recently used entries go first.
     """
 
     min_block_size: int = 5
@@ -64,6 +69,8 @@ class CompileSettings:
     debug: bool = False
     pass_through_build_failures: bool = False
     keep_source: bool = False
+    cache_dir: str | os.PathLike[str] | Literal[False] | None = None
+    cache_max_bytes: int = 5 << 30
 
     def __post_init__(self) -> None:
         _check_int("min_block_size", self.min_block_size, 1)
@@ -73,6 +80,11 @@ class CompileSettings:
             raise ValueError(f"runtime must be one of {_RUNTIMES}, got {self.runtime!r}")
         if self.progress is not None and not callable(self.progress):
             raise TypeError(f"progress must be callable or None, got {type(self.progress)}")
+        _check_int("cache_max_bytes", self.cache_max_bytes, 1)
+        if not (self.cache_dir is None or self.cache_dir is False) and not isinstance(
+            self.cache_dir, str | os.PathLike
+        ):
+            raise TypeError(f"cache_dir must be a path, False or None, got {self.cache_dir!r}")
         for flag in (
             "require_full_compilation",
             "fallback_on_build_failure",

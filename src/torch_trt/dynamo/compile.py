@@ -14,7 +14,7 @@ import torch
 from torch import fx
 
 from torch_trt._migrate import translate
-from torch_trt.build import build_engine
+from torch_trt.cache import cached_build
 from torch_trt.convert import ops as _ops  # noqa: F401  (registers the converters)
 from torch_trt.convert.interpreter import Network, convert_module
 from torch_trt.convert.registry import Reason
@@ -197,7 +197,7 @@ def _build_and_splice(
     before = rep.stage_seconds.get("build", 0.0)
     try:
         with rep.stage("build"):
-            engine, profile = build_engine(network, s, name, shapes)
+            engine, profile, cached = cached_build(network, sub, s, name, shapes)
     except EngineBuildError as e:
         if s.require_full_compilation or not s.fallback_on_build_failure:
             raise
@@ -219,5 +219,7 @@ def _build_and_splice(
         1 for n in sub.graph.nodes if n.op == "call_function" and n.name in part.placements
     )
     rep.engine_info.append(
-        EngineInfo(name, in_engine, network.net.num_layers, len(engine), build_seconds)
+        EngineInfo(
+            name, in_engine, network.net.num_layers, len(engine), build_seconds, **cached.info()
+        )
     )

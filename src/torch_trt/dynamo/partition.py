@@ -137,7 +137,8 @@ def _verdicts(
 def _own_get_attrs(gm: fx.GraphModule, nodes: set[fx.Node], state: set[str]) -> None:
     """Give the region its own ``get_attr`` nodes so weights stay constants inside it; mutated
     attributes (``state``) stay outside and enter the engine as inputs, read at each call."""
-    for node in list(nodes):
+    order = {n: i for i, n in enumerate(gm.graph.nodes)}
+    for node in sorted(nodes, key=order.__getitem__):  # graph order: the same in every process
         for inp in node.all_input_nodes:
             if inp.op != "get_attr" or inp in nodes or str(inp.target) in state:
                 continue
@@ -207,7 +208,9 @@ def partition(
                 placements[n.name].detail = ""
         names.append(f"{PREFIX}{k}")
     if regions:
-        gm = fuse_by_partitions(
-            gm, [dict.fromkeys(r) for r in regions], prefix=PREFIX, always_return_tuple=True
-        )
+        # Regions are sets: hand them over in graph order, so the engines' inputs and outputs
+        # come in the same order in every process (reproducible engines and cache keys).
+        order = {n: i for i, n in enumerate(gm.graph.nodes)}
+        ordered = [dict.fromkeys(sorted(r, key=order.__getitem__)) for r in regions]
+        gm = fuse_by_partitions(gm, ordered, prefix=PREFIX, always_return_tuple=True)
     return Partition(gm, names, placements)
