@@ -40,12 +40,23 @@ class CompileSettings:
             cannot run in TensorRT instead of falling back.
         fallback_on_build_failure: when TensorRT refuses to build a region, keep it in PyTorch
             (reason ``build failed``) instead of raising :class:`EngineBuildError`.
+        pass_through_build_failures: raise the error of a region whose conversion or build fails
+            (and, in the ``torch.compile`` backend, of a graph that cannot be lowered) instead of
+            running it in PyTorch with a warning. With neither this nor
+            ``fallback_on_build_failure`` set, each frontend keeps its default:
+            ``torch_trt.dynamo.compile`` raises on build failures (conversion failures fall
+            back), the ``torch.compile`` backend falls back. Setting both is a ``ValueError``.
         runtime: ``"tensorrt"`` runs engines on a GPU; ``"reference"`` evaluates each network with
             PyTorch ops (any device, no GPU needed) to check numerics.
         workspace_size: builder workspace memory limit in bytes.
         optimization_level: TensorRT builder optimization level, 0..5.
         progress: a callable ``(phase, step, total)`` called during engine builds, or ``None``.
         debug: keep the graph after every stage on the report for inspection.
+        dynamic_dim_max: optimization-profile maximum of a dynamic dimension that has no upper
+            bound of its own. ``None``: the ``torch.compile`` backend uses 4096 (or the next
+            power of two above the traced size when that is larger), and
+            ``torch_trt.dynamo.compile`` of an ``ExportedProgram`` with unbounded dims asks for
+            ``Input`` ranges; when set, both use it.
     """
 
     min_block_size: int = 5
@@ -57,6 +68,8 @@ class CompileSettings:
     optimization_level: int = 3
     progress: Callable[[str, int, int], None] | None = None
     debug: bool = False
+    pass_through_build_failures: bool = False
+    dynamic_dim_max: int | None = None
 
     def __post_init__(self) -> None:
         _check_int("min_block_size", self.min_block_size, 1)
@@ -66,9 +79,17 @@ class CompileSettings:
             raise ValueError(f"runtime must be one of {_RUNTIMES}, got {self.runtime!r}")
         if self.progress is not None and not callable(self.progress):
             raise TypeError(f"progress must be callable or None, got {type(self.progress)}")
-        for flag in ("require_full_compilation", "fallback_on_build_failure", "debug"):
+        if self.dynamic_dim_max is not None:
+            _check_int("dynamic_dim_max", self.dynamic_dim_max, 1)
+        flags = ("require_full_compilation", "fallback_on_build_failure", "debug")
+        for flag in (*flags, "pass_through_build_failures"):
             if not isinstance(getattr(self, flag), bool):
                 raise TypeError(f"{flag} must be a bool, got {getattr(self, flag)!r}")
+        if self.pass_through_build_failures and self.fallback_on_build_failure:
+            raise ValueError(
+                "pass_through_build_failures=True (raise on a failed region) contradicts "
+                "fallback_on_build_failure=True (run it in PyTorch); set at most one"
+            )
         object.__setattr__(
             self, "torch_executed_ops", frozenset(_op_names(self.torch_executed_ops))
         )

@@ -63,8 +63,27 @@ def compile(
     with rep.stage("lower"):
         gm = lower(ep)
         specs = _specs(model, gm, inputs, kwarg_inputs)
-        ranges = shape_ranges(gm, specs)
+        ranges = shape_ranges(gm, specs, s.dynamic_dim_max)
         gm = install_guard(gm, specs)
+    return compile_lowered(gm, s, rep, ranges)
+
+
+def compile_lowered(
+    gm: fx.GraphModule, s: CompileSettings, rep: Report, ranges: ShapeRanges
+) -> fx.GraphModule:
+    """The stages every frontend shares after lowering: partition, then convert, build and
+    assemble each TensorRT region; the report goes to ``gm.meta``.
+
+    Args:
+        gm: a lowered graph (core ATen, weights as ``get_attr``, cleaned up by
+            :func:`torch_trt.dynamo.lower.clean_up`).
+        s: the compile settings.
+        rep: the report to fill (earlier stages may have timed themselves on it).
+        ranges: ``(min, opt, max)`` of every size symbol of ``gm``'s inputs.
+
+    Returns:
+        The partitioned module with engines spliced in.
+    """
     _keep_graph(rep, s, "lower", gm)
     with rep.stage("partition"):
         part = partition(gm, s)
@@ -130,11 +149,16 @@ def _convert_and_build(
                 reference = read_network(network.net).to_bytes()
     except (ConversionError, EngineBuildError) as e:
         reason = Reason.CONVERSION_FAILED if isinstance(e, ConversionError) else Reason.BUILD_FAILED
-        if s.require_full_compilation or (
-            reason is Reason.BUILD_FAILED and not s.fallback_on_build_failure
+        if (
+            s.require_full_compilation
+            or s.pass_through_build_failures
+            or (reason is Reason.BUILD_FAILED and not s.fallback_on_build_failure)
         ):
             raise
-        log.warning("torch-trt: %s stays in PyTorch (%s): %s", name, reason.value, e)
+        shown = ", ".join(nodes[:5]) + (", ..." if len(nodes) > 5 else "")
+        log.warning(
+            "torch-trt: %s (nodes %s) stays in PyTorch (%s): %s", name, shown, reason.value, e
+        )
         for n in nodes:
             if n in part.placements:
                 part.placements[n].engine = None
