@@ -317,3 +317,17 @@ def test_entry_point_works_in_a_fresh_process(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().endswith("ok")
+
+
+def test_changed_weights_raise_instead_of_stale_results() -> None:
+    """Weights are frozen at compile: changing one afterwards raises, reset() recompiles."""
+    model = MLP().eval()
+    compiled = _compile(model)
+    x = torch.randn(2, 12)
+    with torch.no_grad():
+        compiled(x)
+        model.fc1.weight.mul_(2)
+        with pytest.raises(torch_trt.TorchTRTError, match=r"changed .*torch._dynamo.reset\(\)"):
+            compiled(x)
+        torch._dynamo.reset()
+        assert rel_error(compiled(x), model(x)) < FP32_RTOL

@@ -73,7 +73,8 @@ def backend(
     graphs.append(entry)
     try:
         with rep.stage("lower"):
-            aot = lower_graph(gm, example_inputs)
+            frozen = _frozen_positions(gm, example_inputs)
+            aot = lower_graph(gm, example_inputs, frozen)
             ranges = symbol_ranges(aot, s.dynamic_dim_max or DEFAULT_DYNAMIC_DIM_MAX)
         compiled = compile_lowered(aot, s, rep, ranges)
     except Exception as e:
@@ -89,7 +90,7 @@ def backend(
         )
         return gm.forward
     log.info("%s: %s", entry.label, rep.summary())
-    return _InferenceRunner(compiled)
+    return _InferenceRunner(compiled, {i: example_inputs[i] for i in frozen})
 
 
 def backend_settings(options: Mapping[str, Any] | None, mode: str | None = None) -> CompileSettings:
@@ -108,9 +109,11 @@ def backend_settings(options: Mapping[str, Any] | None, mode: str | None = None)
     return s
 
 
-def lower_graph(gm: fx.GraphModule, example_inputs: Sequence[Any]) -> fx.GraphModule:
-    """Dynamo graph -> core-ATen graph with the same flat inputs, weights frozen, cleaned up."""
-    frozen = _frozen_positions(gm, example_inputs)
+def lower_graph(
+    gm: fx.GraphModule, example_inputs: Sequence[Any], frozen: Sequence[int]
+) -> fx.GraphModule:
+    """Dynamo graph -> core-ATen graph with the same flat inputs, the inputs at ``frozen``
+    (weights) stored as constants, cleaned up."""
     aot = aot_inference(gm, example_inputs)
     aot = freeze_inputs(aot, {i: example_inputs[i] for i in frozen})
     aot = sizes_from_tensors(aot)
@@ -277,12 +280,25 @@ class _InferenceOnly(torch.autograd.Function):
 
 
 class _InferenceRunner:
-    """What Dynamo calls: the compiled graph, with gradients refused when some are wanted."""
+    """What Dynamo calls: the compiled graph, with gradients refused when some are wanted and
+    an error when a frozen weight changed since compile (Dynamo does not guard on values)."""
 
-    def __init__(self, gm: fx.GraphModule) -> None:
+    def __init__(self, gm: fx.GraphModule, frozen: Mapping[int, torch.Tensor]) -> None:
         self.gm = gm
+        self.frozen = {i: (t._version, t.data_ptr()) for i, t in frozen.items()}
+
+    def _check_frozen(self, args: Sequence[Any]) -> None:
+        for i, (version, ptr) in self.frozen.items():
+            t = args[i]
+            if t._version != version or t.data_ptr() != ptr:
+                raise TorchTRTError(
+                    f"a parameter or buffer ({tuple(t.shape)}, input {i} of the graph) changed "
+                    "after torch-trt froze it into its engines; call torch._dynamo.reset() and "
+                    "run again to recompile with the new weights"
+                )
 
     def __call__(self, *args: Any) -> Any:
+        self._check_frozen(args)
         if torch.is_grad_enabled() and any(
             isinstance(a, torch.Tensor) and a.requires_grad for a in args
         ):
