@@ -271,6 +271,19 @@ def test_graph_that_cannot_be_lowered_runs_in_pytorch(caplog: pytest.LogCaptureF
     assert rep.compiled[0].error != "" and rep.engines == 0
 
 
+def test_graph_returning_a_view_of_its_input_runs_in_pytorch(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An output that aliases an input keeps eager aliasing: the graph runs in PyTorch."""
+    compiled = _compile(torch.nn.Flatten(0))
+    x = torch.randn(3, 4)
+    with caplog.at_level(logging.WARNING, logger="torch_trt"):
+        y = compiled(x)
+    assert y.data_ptr() == x.data_ptr()  # still a view, as in eager
+    assert "does not support outputs that alias inputs" in caplog.text
+    assert "ViewAndMutationMeta" not in caplog.text  # the warning stays one readable line
+
+
 def test_report_of_something_never_compiled_raises() -> None:
     """report() on a torch.compile object that has not run says what to pass."""
     compiled = _compile(MLP())

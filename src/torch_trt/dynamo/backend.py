@@ -78,7 +78,7 @@ def backend(
             ranges = symbol_ranges(aot, s.dynamic_dim_max or DEFAULT_DYNAMIC_DIM_MAX)
         compiled = compile_lowered(aot, s, rep, ranges)
     except Exception as e:
-        entry.error = f"{type(e).__name__}: {e}"
+        entry.error = _short(e)
         # require_full_compilation asked for this error; pass_through for every error.
         if s.pass_through_build_failures or isinstance(e, UnsupportedOperatorError):
             raise
@@ -304,6 +304,14 @@ class _InferenceRunner:
         ):
             return _InferenceOnly.apply(self.gm, *args)
         return self.gm(*args)
+
+
+def _short(e: Exception) -> str:
+    """One readable line: AOTAutograd appends a long metadata dump to its refusals."""
+    text = str(e).split("\n", 1)[0].split(" ViewAndMutationMeta(", 1)[0]
+    if len(text) > 300:
+        text = text[:300] + " ..."
+    return f"{type(e).__name__}: {text}"
 
 
 def _describe(gm: fx.GraphModule) -> list[str]:
