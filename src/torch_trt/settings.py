@@ -81,8 +81,12 @@ class CompileSettings:
             raise TypeError(f"progress must be callable or None, got {type(self.progress)}")
         if self.dynamic_dim_max is not None:
             _check_int("dynamic_dim_max", self.dynamic_dim_max, 1)
-        flags = ("require_full_compilation", "fallback_on_build_failure", "debug")
-        for flag in (*flags, "pass_through_build_failures"):
+        for flag in (
+            "require_full_compilation",
+            "fallback_on_build_failure",
+            "pass_through_build_failures",
+            "debug",
+        ):
             if not isinstance(getattr(self, flag), bool):
                 raise TypeError(f"{flag} must be a bool, got {getattr(self, flag)!r}")
         if self.pass_through_build_failures and self.fallback_on_build_failure:

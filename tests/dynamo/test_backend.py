@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -324,7 +325,7 @@ def test_entry_point_works_in_a_fresh_process(tmp_path: Path) -> None:
         print("ok")
         """
     )
-    env = {"PYTHONPATH": f"{tmp_path}:{ROOT / 'src'}", "PATH": "/usr/bin:/bin"}
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT / 'src'}"}
     out = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
     )
@@ -344,3 +345,34 @@ def test_changed_weights_raise_instead_of_stale_results() -> None:
             compiled(x)
         torch._dynamo.reset()
         assert rel_error(compiled(x), model(x)) < FP32_RTOL
+
+
+def test_mark_dynamic_range_serves_its_ends_with_one_compile() -> None:
+    """mark_dynamic(min, max): the engine profile covers the declared ends, one compile."""
+    model = MLP().eval()
+    compiled = torch.compile(model, backend=torch_trt.dynamo.backend, options=REF)
+    with torch.no_grad():
+        for b in (4, 2, 6, 3):
+            x = torch.randn(b, 12)
+            torch._dynamo.mark_dynamic(x, 0, min=2, max=6)
+            assert rel_error(compiled(x), model(x)) < FP32_RTOL
+    assert _unique_graphs() == 1
+    assert torch_trt.report(compiled).engines == 1
+
+
+def test_dynamic_dim_max_caps_unbounded_exported_dims_in_the_aot_path() -> None:
+    """dynamo.compile of an ExportedProgram with an unbounded dim: an error without
+    dynamic_dim_max, a profile up to it with."""
+    model = MLP().eval()
+    batch = torch.export.Dim("batch")
+    ep = torch.export.export(model, (torch.randn(4, 12),), dynamic_shapes=({0: batch},))
+    with pytest.raises(torch_trt.CaptureError, match="has no upper bound"):
+        torch_trt.dynamo.compile(ep, runtime="reference", min_block_size=1)
+    compiled = torch_trt.dynamo.compile(
+        ep, runtime="reference", min_block_size=1, dynamic_dim_max=8
+    )
+    with torch.no_grad():
+        x = torch.randn(8, 12)
+        assert rel_error(compiled(x), model(x)) < FP32_RTOL
+        with pytest.raises(torch_trt.InputShapeError, match="allowed in"):
+            compiled(torch.randn(9, 12))
