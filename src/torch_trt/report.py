@@ -18,8 +18,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import torch
-
 from torch_trt.convert.registry import Reason
 
 REPORT_KEY = "torch_trt_report"
@@ -166,8 +164,79 @@ class Report:
         return "\n".join(lines)
 
 
-def report(compiled: torch.nn.Module) -> Report:
+@dataclasses.dataclass
+class GraphReport:
+    """One graph that ``torch.compile`` handed to the torch-trt backend."""
+
+    index: int
+    compile_id: str
+    inputs: list[str]
+    report: Report
+    error: str = ""  # set when the whole graph runs in PyTorch
+
+    @property
+    def label(self) -> str:
+        return f"g{self.index}"
+
+
+@dataclasses.dataclass
+class TorchCompileReport(Report):
+    """Every graph a ``torch.compile(..., backend="torch_trt")`` object compiled so far.
+
+    The inherited fields hold all graphs together, names prefixed with the graph's label
+    (``g0:relu``, engine ``g1:trt_0``); ``compiled`` keeps each graph's own :class:`Report`.
+    """
+
+    compiled: list[GraphReport] = dataclasses.field(default_factory=list)
+
+    @classmethod
+    def merge(cls, graphs: list[GraphReport]) -> TorchCompileReport:
+        """One report over ``graphs``."""
+        out = cls(compiled=list(graphs))
+        for g in graphs:
+            r = g.report
+            for p in r.placements:
+                engine = f"{g.label}:{p.engine}" if p.engine else None
+                out.placements.append(
+                    dataclasses.replace(p, node=f"{g.label}:{p.node}", engine=engine)
+                )
+            for e in r.engine_info:
+                out.engine_info.append(dataclasses.replace(e, name=f"{g.label}:{e.name}"))
+            for k, v in r.stage_seconds.items():
+                out.stage_seconds[k] = out.stage_seconds.get(k, 0.0) + v
+            for k, m in r.layer_to_node.items():
+                out.layer_to_node[f"{g.label}:{k}"] = m
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out["graphs"] = [
+            {
+                "label": g.label,
+                "compile_id": g.compile_id,
+                "inputs": g.inputs,
+                "error": g.error,
+                "summary": g.report.summary(),
+            }
+            for g in self.compiled
+        ]
+        return out
+
+    def __str__(self) -> str:
+        lines = [f"torch-trt backend: {len(self.compiled)} graph(s) compiled", ""]
+        for g in self.compiled:
+            lines.append(f"== {g.label} (Dynamo compile {g.compile_id}), inputs {g.inputs}")
+            if g.error:
+                lines.append(f"runs in PyTorch: {g.error}")
+            lines += [str(g.report), ""]
+        return "\n".join(lines)
+
+
+def report(compiled: Any) -> Report:
     """The :class:`Report` of a module returned by a torch-trt compile.
+
+    For the result of ``torch.compile(..., backend="torch_trt")`` it is a
+    :class:`TorchCompileReport` over every graph compiled so far.
 
     Raises:
         ValueError: ``compiled`` did not come from torch-trt.
@@ -175,9 +244,16 @@ def report(compiled: torch.nn.Module) -> Report:
     rep = getattr(compiled, "meta", {}).get(REPORT_KEY) if hasattr(compiled, "meta") else None
     if rep is None:
         rep = getattr(compiled, "_torch_trt_report", None)
+    if rep is None:
+        from torch_trt.dynamo.backend import compiled_graphs
+
+        graphs = compiled_graphs(compiled)
+        if graphs is not None:
+            rep = TorchCompileReport.merge(graphs)
     if not isinstance(rep, Report):
         raise ValueError(
-            f"{type(compiled).__name__} carries no torch-trt report; "
-            "pass the module returned by torch_trt.compile or torch_trt.dynamo.compile"
+            f"{type(compiled).__name__} carries no torch-trt report; pass the module returned "
+            'by torch_trt.compile, or a torch.compile(..., backend="torch_trt") result after '
+            "its first call"
         )
     return rep

@@ -41,6 +41,12 @@ class CompileSettings:
             cannot run in TensorRT instead of falling back.
         fallback_on_build_failure: when TensorRT refuses to build a region, keep it in PyTorch
             (reason ``build failed``) instead of raising :class:`EngineBuildError`.
+        pass_through_build_failures: raise the error of a region whose conversion or build fails
+            (and, in the ``torch.compile`` backend, of a graph that cannot be lowered) instead of
+            running it in PyTorch with a warning. With neither this nor
+            ``fallback_on_build_failure`` set, each frontend keeps its default:
+            ``torch_trt.dynamo.compile`` raises on build failures (conversion failures fall
+            back), the ``torch.compile`` backend falls back. Setting both is a ``ValueError``.
         runtime: ``"tensorrt"`` runs engines on a GPU; ``"reference"`` evaluates each network with
             PyTorch ops (any device, no GPU needed) to check numerics.
         workspace_size: builder workspace memory limit in bytes.
@@ -56,6 +62,11 @@ class CompileSettings:
             default) uses ``$TORCH_TRT_CACHE_DIR`` when set, else no cache; ``False`` turns the
             cache off even when the variable is set; a path always wins over the variable.
         cache_max_bytes: size limit of the engine cache; least recently used entries go first.
+        dynamic_dim_max: optimization-profile maximum of a dynamic dimension that has no upper
+            bound of its own. ``None``: the ``torch.compile`` backend uses 4096 (or the next
+            power of two above the traced size when that is larger), and
+            ``torch_trt.dynamo.compile`` of an ``ExportedProgram`` with unbounded dims asks for
+            ``Input`` ranges; when set, both use it.
     """
 
     min_block_size: int = 5
@@ -71,6 +82,7 @@ class CompileSettings:
     keep_source: bool = False
     cache_dir: str | os.PathLike[str] | Literal[False] | None = None
     cache_max_bytes: int = 5 << 30
+    dynamic_dim_max: int | None = None
 
     def __post_init__(self) -> None:
         _check_int("min_block_size", self.min_block_size, 1)
@@ -85,7 +97,10 @@ class CompileSettings:
             self.cache_dir, str | os.PathLike
         ):
             raise TypeError(f"cache_dir must be a path, False or None, got {self.cache_dir!r}")
+        if self.dynamic_dim_max is not None:
+            _check_int("dynamic_dim_max", self.dynamic_dim_max, 1)
         for flag in (
+            "pass_through_build_failures",
             "require_full_compilation",
             "fallback_on_build_failure",
             "debug",
@@ -93,6 +108,11 @@ class CompileSettings:
         ):
             if not isinstance(getattr(self, flag), bool):
                 raise TypeError(f"{flag} must be a bool, got {getattr(self, flag)!r}")
+        if self.pass_through_build_failures and self.fallback_on_build_failure:
+            raise ValueError(
+                "pass_through_build_failures=True (raise on a failed region) contradicts "
+                "fallback_on_build_failure=True (run it in PyTorch); set at most one"
+            )
         object.__setattr__(
             self, "torch_executed_ops", frozenset(_op_names(self.torch_executed_ops))
         )

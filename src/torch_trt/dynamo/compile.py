@@ -71,8 +71,34 @@ def compile(
         gm = lower(ep)
         names = [str(n.target) for n in gm.graph.nodes if n.op == "placeholder"]
         specs = input_specs(ep, names, inputs, kwarg_inputs)
-        ranges = shape_ranges(gm, specs)
+        ranges = shape_ranges(gm, specs, s.dynamic_dim_max)
         gm = install_guard(gm, specs, constants=_constants(names, specs, ep, inputs, kwarg_inputs))
+    part = compile_lowered(gm, s, rep, ranges)
+    with rep.stage("assemble"):
+        call = None
+        if isinstance(model, torch.nn.Module):
+            call = CallSignature.record(model, tuple(inputs), dict(kwarg_inputs or {}))
+        training = model.training if isinstance(model, torch.nn.Module) else False
+        out = make_compiled_module(part, call, training, mutated_attrs(part), dict(part.meta))
+    return out
+
+
+def compile_lowered(
+    gm: fx.GraphModule, s: CompileSettings, rep: Report, ranges: ShapeRanges
+) -> fx.GraphModule:
+    """The stages every frontend shares after lowering: partition, then convert, build and
+    assemble each TensorRT region; the report goes to ``gm.meta``.
+
+    Args:
+        gm: a lowered graph (core ATen, weights as ``get_attr``, cleaned up by
+            :func:`torch_trt.dynamo.lower.clean_up`).
+        s: the compile settings.
+        rep: the report to fill (earlier stages may have timed themselves on it).
+        ranges: ``(min, opt, max)`` of every size symbol of ``gm``'s inputs.
+
+    Returns:
+        The partitioned module with engines spliced in.
+    """
     _keep_graph(rep, s, "lower", gm)
     with rep.stage("partition"):
         part, networks = _partition_and_convert(gm, s, rep)
@@ -83,15 +109,9 @@ def compile(
     with rep.stage("assemble"):
         part.gm.graph.lint()
         part.gm.recompile()
-        call = None
-        if isinstance(model, torch.nn.Module):
-            call = CallSignature.record(model, tuple(inputs), dict(kwarg_inputs or {}))
-        training = model.training if isinstance(model, torch.nn.Module) else False
-        out = make_compiled_module(
-            part.gm, call, training, mutated_attrs(part.gm), {**part.gm.meta, REPORT_KEY: rep}
-        )
+    part.gm.meta[REPORT_KEY] = rep
     log.info(rep.summary())
-    return out
+    return part.gm
 
 
 def _check_model_and_inputs(model: Any, inputs: Any) -> Sequence[Any]:
@@ -199,9 +219,15 @@ def _build_and_splice(
         with rep.stage("build"):
             engine, profile, cached = cached_build(network, sub, s, name, shapes)
     except EngineBuildError as e:
-        if s.require_full_compilation or not s.fallback_on_build_failure:
+        if (
+            s.require_full_compilation
+            or s.pass_through_build_failures
+            or not s.fallback_on_build_failure
+        ):
             raise
-        log.warning("torch-trt: %s stays in PyTorch (build failed): %s", name, e)
+        nodes = [n.name for n in sub.graph.nodes if n.op == "call_function"]
+        shown = ", ".join(nodes[:5]) + (", ..." if len(nodes) > 5 else "")
+        log.warning("torch-trt: %s (nodes %s) stays in PyTorch (build failed): %s", name, shown, e)
         _fall_back(part, name, Reason.BUILD_FAILED, str(e))
         return
     build_seconds = rep.stage_seconds["build"] - before

@@ -63,6 +63,11 @@ def lower(ep: torch.export.ExportedProgram) -> fx.GraphModule:
     ep = ep.run_decompositions(decomposition_table())
     gm = ep.module()
     assert isinstance(gm, fx.GraphModule)
+    return clean_up(gm)
+
+
+def clean_up(gm: fx.GraphModule) -> fx.GraphModule:
+    """The cleanup passes every frontend runs on its decomposed graph (no-ops, then folding)."""
     gm = remove_noops(gm)
     gm = fold_constants(gm)
     return gm

@@ -82,12 +82,18 @@ def _declare(
     where.setdefault(sym, name)
 
 
-def _export_range(size: torch.SymInt, name: str) -> Dim3:
-    """The range torch.export recorded for an undeclared symbol, with the traced size as opt."""
+def _export_range(size: torch.SymInt, name: str, default_max: int | None) -> Dim3:
+    """The range torch.export recorded for an undeclared symbol, with the traced size as opt;
+    ``default_max`` (the ``dynamic_dim_max`` setting) caps an unbounded one."""
     node = size.node
     env = node.shape_env
     vr = env.var_to_range.get(node.expr) if env is not None else None
     # torch's int_oo claims is_finite; only a concrete Integer is a usable bound.
+    if vr is not None and default_max is not None and isinstance(node.hint, int):
+        hi = int(vr.upper) if isinstance(vr.upper, sympy.Integer) else default_max
+        lo = int(vr.lower)
+        if lo <= node.hint <= hi:
+            return (lo, node.hint, hi)
     if vr is None or not isinstance(vr.upper, sympy.Integer) or not isinstance(node.hint, int):
         raise CaptureError(
             f"{name} is dynamic in the ExportedProgram but has no upper bound; pass "
@@ -97,11 +103,13 @@ def _export_range(size: torch.SymInt, name: str) -> Dim3:
     return (lo, min(max(int(node.hint), lo), hi), hi)
 
 
-def shape_ranges(gm: fx.GraphModule, specs: Mapping[str, Input | None]) -> ShapeRanges:
+def shape_ranges(
+    gm: fx.GraphModule, specs: Mapping[str, Input | None], default_max: int | None = None
+) -> ShapeRanges:
     """Map every input symbol of ``gm`` to its declared range; check nothing was specialized.
 
     Symbols of inputs without a spec (an ExportedProgram compiled with tensors) take the range
-    torch.export recorded.
+    torch.export recorded, capped at ``default_max`` when it has no upper bound.
     """
     table: dict[sympy.Symbol, Dim3] = {}
     where: dict[sympy.Symbol, str] = {}
@@ -112,7 +120,7 @@ def shape_ranges(gm: fx.GraphModule, specs: Mapping[str, Input | None]) -> Shape
         if not isinstance(val, torch.Tensor):
             continue
         if spec is None or not spec.is_dynamic:
-            _undeclared(table, where, node, val)
+            _undeclared(table, where, node, val, default_max)
             continue
         for d, size in enumerate(val.shape):
             rng = (spec.min_shape[d], spec.opt_shape[d], spec.max_shape[d])
@@ -134,12 +142,13 @@ def _undeclared(
     where: dict[sympy.Symbol, str],
     node: fx.Node,
     val: torch.Tensor,
+    default_max: int | None,
 ) -> None:
     for d, size in enumerate(val.shape):
         expr = dim_expr(size)
         if isinstance(size, torch.SymInt) and isinstance(expr, sympy.Symbol) and expr not in table:
             name = f"input {node.target!r} dim {d}"
-            _declare(table, where, expr, _export_range(size, name), name)
+            _declare(table, where, expr, _export_range(size, name, default_max), name)
 
 
 def dims_json(shape: Sequence[int | torch.SymInt]) -> list[Any]:
