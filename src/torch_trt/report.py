@@ -253,7 +253,7 @@ def report(compiled: Any) -> Report:
     if not isinstance(rep, Report):
         raise ValueError(
             f"{type(compiled).__name__} carries no torch-trt report; pass the module returned "
-            'by torch_trt.compile, or a torch.compile(..., backend="torch_trt") result after '
-            "its first call"
+            "by torch_trt.compile or torch_trt.dynamo.compile, or a "
+            'torch.compile(..., backend="torch_trt") result after its first call'
         )
     return rep
