@@ -17,6 +17,7 @@ from torch_trt.convert.ops import (  # noqa: F401
     reduce,
     reorder,
     resize,
+    sampling,
     scan,
     scatter,
     shape,
