@@ -1,18 +1,15 @@
-"""Pooling and upsampling converters vs eager.
+"""Pooling converters vs eager.
 
 Max, average (padding, ceil_mode, divisor rules; 1-D, 2-D, 3-D) and adaptive average / max
-pooling (1-D, 2-D, 3-D), and nearest /
-bilinear 2-D upsampling (resize.py; kept here until the resize family has its own test file).
+pooling (1-D, 2-D, 3-D). Upsampling (resize.py) is tested in test_resize.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from torch_trt import Input
@@ -33,8 +30,6 @@ ADAPT = aten._adaptive_avg_pool2d.default
 ADAPT3 = aten._adaptive_avg_pool3d.default
 AMAX2 = aten.adaptive_max_pool2d.default
 AMAX3 = aten.adaptive_max_pool3d.default
-NEAREST = aten.upsample_nearest2d.vec
-BILINEAR = aten.upsample_bilinear2d.vec
 
 
 @dataclasses.dataclass
@@ -164,68 +159,6 @@ CASES = [
 ]
 
 
-def _up(**kwargs: Any) -> nn.Module:
-    return FnModule(lambda x: F.interpolate(x, **kwargs))
-
-
-UPSAMPLE_CASES = [
-    Case("upsample_nearest_scale2", _up(scale_factor=2), [(1, 2, 3, 4)], NEAREST),
-    Case("upsample_nearest_size", _up(size=(5, 7)), [(1, 2, 3, 4)], NEAREST),
-    Case("upsample_nearest_down", _up(size=(2, 3)), [(1, 2, 5, 7)], NEAREST),
-    Case("upsample_nearest_scale_int_ratio", _up(scale_factor=(1.5, 3)), [(1, 2, 4, 3)], NEAREST),
-    Case(
-        "upsample_nearest_default",
-        FnModule(lambda x: aten.upsample_nearest2d.default(x, [6, 5])),
-        [(1, 2, 3, 4)],
-        aten.upsample_nearest2d.default,
-    ),
-    Case("upsample_bilinear_size", _up(size=(5, 7), mode="bilinear"), [(1, 2, 3, 4)], BILINEAR),
-    Case(
-        "upsample_bilinear_scale2", _up(scale_factor=2, mode="bilinear"), [(2, 2, 3, 4)], BILINEAR
-    ),
-    Case(
-        "upsample_bilinear_align_corners",
-        _up(size=(5, 7), mode="bilinear", align_corners=True),
-        [(1, 2, 3, 4)],
-        BILINEAR,
-    ),
-    Case(
-        "upsample_bilinear_align_corners_scale",
-        _up(scale_factor=1.5, mode="bilinear", align_corners=True),
-        [(1, 2, 5, 5)],
-        BILINEAR,
-    ),
-    Case(
-        "upsample_bilinear_align_corners_to_1",
-        _up(size=(1, 4), mode="bilinear", align_corners=True),
-        [(1, 2, 3, 2)],
-        BILINEAR,
-    ),
-    Case("upsample_bilinear_down", _up(size=(2, 3), mode="bilinear"), [(1, 2, 5, 7)], BILINEAR),
-    Case("upsample_nearest_fp16", _up(scale_factor=2), [(1, 2, 3, 3)], NEAREST, torch.float16),
-    Case(
-        "upsample_bilinear_fp16",
-        _up(size=(6, 5), mode="bilinear"),
-        [(1, 2, 3, 4)],
-        BILINEAR,
-        torch.float16,
-    ),
-    Case(
-        "upsample_bilinear_bf16",
-        _up(scale_factor=2, mode="bilinear"),
-        [(1, 2, 3, 4)],
-        BILINEAR,
-        torch.bfloat16,
-    ),
-]
-
-
-@pytest.mark.parametrize("case", UPSAMPLE_CASES, ids=lambda c: c.id)
-def test_upsample_matches_eager(case: Case) -> None:
-    """The upsampling lands in one engine and the reference runtime matches eager."""
-    check_conversion(case.module, _inputs(case), ops=[case.op])
-
-
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_pooling_matches_eager(case: Case) -> None:
     """The pooling lands in one engine and the reference runtime matches eager."""
@@ -249,19 +182,6 @@ FALLBACKS = [
             AMAX2,
         ),
         "indices are used",
-    ),
-    (
-        Case(
-            "upsample_bilinear_scale_1_5",
-            _up(scale_factor=1.5, mode="bilinear"),
-            [(1, 2, 5, 5)],
-            BILINEAR,
-        ),
-        "torch maps coordinates by 1/scale_factor",
-    ),
-    (
-        Case("upsample_nearest_scale_1_5", _up(scale_factor=1.5), [(1, 2, 5, 4)], NEAREST),
-        "scale_factor 1.5 with input size 5 gives output 7",
     ),
 ]
 
@@ -355,24 +275,6 @@ DYNAMIC_CASES = [
         ranged((1, 2, 3), 2, 6, 5, 4),
         MAX3,
     ),
-    DynCase(
-        "upsample_nearest_scale2_dyn_batch",
-        FnModule(lambda x: F.interpolate(x, scale_factor=2)),
-        _B,
-        NEAREST,
-    ),
-    DynCase(
-        "upsample_bilinear_size_dyn_spatial",
-        FnModule(lambda x: F.interpolate(x, size=(5, 9), mode="bilinear")),
-        _BHW,
-        BILINEAR,
-    ),
-    DynCase(
-        "upsample_bilinear_align_corners_dyn_batch",
-        FnModule(lambda x: F.interpolate(x, size=(4, 9), mode="bilinear", align_corners=True)),
-        _B,
-        BILINEAR,
-    ),
 ]
 
 
@@ -410,15 +312,6 @@ DYNAMIC_FALLBACKS = [
         ),
         "only output_size (1, 1, 1) takes them",
     ),
-    (
-        DynCase(
-            "upsample_nearest_scale2_dyn_spatial",
-            FnModule(lambda x: F.interpolate(x, scale_factor=2)),
-            _BHW,
-            NEAREST,
-        ),
-        "dynamic output spatial size",
-    ),
 ]
 
 
@@ -426,5 +319,5 @@ DYNAMIC_FALLBACKS = [
     ("case", "reason"), DYNAMIC_FALLBACKS, ids=[c.id for c, _ in DYNAMIC_FALLBACKS]
 )
 def test_pooling_dynamic_refusal_has_reason(case: DynCase, reason: str) -> None:
-    """A pooling or resize the converter cannot take dynamically runs in PyTorch, saying why."""
+    """A pooling the converter cannot take dynamically runs in PyTorch, saying why."""
     check_fallback(case.module, [case.spec], op=case.op, detail=reason)
