@@ -64,6 +64,7 @@ CASES = [
     Case("2d_bilinear_fp16", "bilinear", "zeros", False, *_2D, torch.float16),
     Case("2d_bicubic_fp16", "bicubic", "border", True, *_2D, torch.float16),
     Case("2d_bilinear_bf16", "bilinear", "border", False, *_2D, torch.bfloat16),
+    Case("2d_bicubic_bf16", "bicubic", "zeros", False, *_2D, torch.bfloat16),
     Case("3d_bilinear_fp16", "bilinear", "reflection", False, *_3D, torch.float16),
     Case("2d_bilinear_1x1_input", "bilinear", "reflection", True, (1, 2, 1, 1), (1, 3, 3, 2)),
     Case("2d_bicubic_1x1_input", "bicubic", "reflection", False, (1, 2, 1, 1), (1, 3, 3, 2)),
@@ -146,9 +147,3 @@ def test_composed_mode_with_dynamic_input_size_is_refused() -> None:
     """A composed mode needs static input spatial sizes and says so."""
     case = DynCase("c", "bicubic", "zeros", [ranged(_B, 3, (4, 5, 6), 6), ranged(_B, 4, 7, 2)])
     check_fallback(case.module(), case.specs, op=GS2, detail="needs static input spatial sizes")
-
-
-def test_composed_mode_in_bfloat16_is_refused() -> None:
-    """The gather composition refuses bfloat16, naming the mode."""
-    case = Case("c", "bicubic", "zeros", False, *_2D, torch.bfloat16)
-    check_fallback(case.module(), case.inputs(), op=GS2, detail="bicubic 2-D grid sampling")

@@ -24,6 +24,7 @@ from torch_trt.convert.ops import (  # noqa: F401
     softmax,
     sort,
     special,
+    strided,
     symbolic,
     unary,
 )

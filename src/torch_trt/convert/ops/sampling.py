@@ -64,11 +64,6 @@ def _check_grid_sampler(node: fx.Node) -> str | None:
             f"{mode} {nd}-D grid sampling with {padding} padding is composed from gathers, which "
             "needs static input spatial sizes (batch and grid sizes may be dynamic)"
         )
-    if x.dtype == torch.bfloat16:
-        return (
-            f"{mode} {nd}-D grid sampling with {padding} padding on bfloat16 (composed from "
-            "gathers, which take fp32/fp16)"
-        )
     return None
 
 
@@ -87,8 +82,8 @@ def convert_grid_sampler(
     align_corners: bool,
 ) -> Any:
     """``F.grid_sample``, every mode: 2-D bilinear and nearest as TensorRT's grid-sample layer;
-    bicubic, nearest with reflection and 3-D composed from gathers (static input spatial sizes,
-    fp32/fp16)."""
+    bicubic, nearest with reflection and 3-D composed from gathers (static input spatial
+    sizes)."""
     nd = len(ctx.shape(input)) - 2
     mode, padding = _MODES[interpolation_mode], _PADDINGS[padding_mode]
     if _uses_layer(nd, mode, padding):
