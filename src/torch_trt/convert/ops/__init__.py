@@ -9,6 +9,7 @@ from torch_trt.convert.ops import (  # noqa: F401
     conv,
     creation,
     elementwise,
+    embedding_bag,
     index,
     matmul,
     norm,
