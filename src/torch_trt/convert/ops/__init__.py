@@ -8,6 +8,7 @@ from torch_trt.convert.ops import (  # noqa: F401
     compare,
     conv,
     creation,
+    distance,
     elementwise,
     embedding_bag,
     index,
