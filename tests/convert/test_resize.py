@@ -31,6 +31,7 @@ EXACT1, EXACT2, EXACT3 = (
 )
 LINEAR1, TRILINEAR = aten.upsample_linear1d.vec, aten.upsample_trilinear3d.vec
 BICUBIC = aten.upsample_bicubic2d.vec
+BILINEAR_AA, BICUBIC_AA = aten._upsample_bilinear2d_aa.default, aten._upsample_bicubic2d_aa.default
 
 
 @dataclasses.dataclass
@@ -142,14 +143,56 @@ CASES = [
     Case("bicubic_scale2", _up(scale_factor=2, mode="bicubic"), (2, 3, 3, 4), BICUBIC),
     Case("bicubic_fp16", _up(size=(7, 9), mode="bicubic"), (1, 2, 4, 5), BICUBIC, f16),
     # (upsample_bicubic2d.default never reaches partition: torch decomposes it under autograd.)
+    # antialiased
+    Case(
+        "bilinear_aa_down",
+        _up(size=(3, 5), mode="bilinear", antialias=True),
+        (1, 2, 8, 11),
+        BILINEAR_AA,
+    ),
+    Case(
+        "bilinear_aa_up",
+        _up(size=(9, 7), mode="bilinear", antialias=True),
+        (1, 2, 4, 5),
+        BILINEAR_AA,
+    ),
+    Case(
+        "bilinear_aa_mixed",
+        _up(size=(3, 9), mode="bilinear", antialias=True),
+        (2, 3, 7, 4),
+        BILINEAR_AA,
+    ),
+    Case(
+        "bilinear_aa_scale",
+        _up(scale_factor=0.4, mode="bilinear", antialias=True),
+        (1, 2, 9, 12),
+        BILINEAR_AA,
+    ),
+    Case(
+        "bilinear_aa_align",
+        _up(size=(3, 5), mode="bilinear", antialias=True, align_corners=True),
+        (1, 2, 8, 11),
+        BILINEAR_AA,
+    ),
+    Case(
+        "bicubic_aa_down",
+        _up(size=(3, 5), mode="bicubic", antialias=True),
+        (1, 2, 8, 11),
+        BICUBIC_AA,
+    ),
+    Case(
+        "bicubic_aa_up", _up(size=(9, 7), mode="bicubic", antialias=True), (1, 2, 4, 5), BICUBIC_AA
+    ),
+    # (torch has no fp16 antialiased resize on CPU)
 ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_upsample_matches_eager(case: Case) -> None:
-    """The upsampling is one resize layer in one engine and the reference runtime matches eager."""
+    """The upsampling lands in one engine, as one resize layer (antialiased: two matmuls), and
+    the reference runtime matches eager."""
     result = check_conversion(case.module, _inputs(case), ops=[case.op])
-    assert result.report.engine_info[0].layers <= 2  # the resize (and a cast at most)
+    assert result.report.engine_info[0].layers <= 6  # the resize or matmuls, constants, casts
 
 
 FALLBACKS = [
@@ -219,6 +262,12 @@ DYNAMIC_CASES = [
         TRILINEAR,
     ),
     DynCase(
+        "bilinear_aa_dyn_batch",
+        _up(size=(3, 4), mode="bilinear", antialias=True),
+        _B,
+        BILINEAR_AA,
+    ),
+    DynCase(
         "nearest3d_dyn_batch_channels",
         _up(size=(4, 4, 4)),
         ranged((1, 2, 3), (1, 2, 3), 2, 3, 2),
@@ -246,6 +295,15 @@ DYNAMIC_FALLBACKS = [
             LINEAR1,
         ),
         "dynamic output spatial size",
+    ),
+    (
+        DynCase(
+            "bilinear_aa_dyn_spatial",
+            _up(size=(3, 4), mode="bilinear", antialias=True),
+            _BHW,
+            BILINEAR_AA,
+        ),
+        "antialiased resize with dynamic spatial sizes",
     ),
 ]
 

@@ -194,3 +194,112 @@ def convert_upsample_interp(
     """Linear / bilinear / trilinear / bicubic upsampling to ``output_size`` (a given scale only
     with align_corners or where in · scale is the output size); static output spatial sizes."""
     return _resize(ctx, self, _node_mode(ctx), align_corners)
+
+
+# -- antialiased bilinear / bicubic: one constant matrix per resized dim --------------------------
+# torch's antialiased resize is separable and linear in the input: along each dim, output i is a
+# normalized filter over the inputs near center = scale · (i + 0.5), the filter stretched by the
+# scale when downsampling (PIL's resampling). With static sizes each dim is a constant (O, I)
+# matrix, computed here from that definition, and the resize is y = A_h · x · A_wᵀ.
+_AA: dict[Any, int] = {
+    aten._upsample_bilinear2d_aa.vec: 2,
+    aten._upsample_bilinear2d_aa.default: 2,
+    aten._upsample_bicubic2d_aa.vec: 4,
+    aten._upsample_bicubic2d_aa.default: 4,
+}
+
+
+def _aa_filter(x: float, taps: int) -> float:
+    x = abs(x)
+    if taps == 2:  # triangle
+        return max(0.0, 1.0 - x)
+    a = -0.5  # torch's antialiased bicubic uses Keys' kernel with A = -0.5 (as PIL)
+    if x < 1:
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+    if x < 2:
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+    return 0.0
+
+
+def _aa_matrix(n_in: int, n_out: int, taps: int, align: bool, given: float | None) -> torch.Tensor:
+    """The (n_out, n_in) antialiased interpolation matrix of one dim."""
+    if align:
+        scale = (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+    else:
+        scale = 1.0 / given if given is not None and given > 0 else n_in / n_out
+    support = taps / 2 * scale if scale >= 1 else taps / 2
+    inv = 1.0 / scale if scale >= 1 else 1.0
+    m = torch.zeros(n_out, n_in, dtype=torch.float64)
+    for i in range(n_out):
+        center = scale * (i + 0.5)
+        lo = max(int(center - support + 0.5), 0)
+        hi = min(int(center + support + 0.5), n_in)
+        w = [_aa_filter((j - center + 0.5) * inv, taps) for j in range(lo, hi)]
+        total = sum(w)
+        if total != 0:
+            m[i, lo:hi] = torch.tensor(w, dtype=torch.float64) / total
+    return m
+
+
+def _check_aa(node: fx.Node) -> str | None:
+    args = node_args(node)
+    x = args["input"] if "input" in args else args["self"]
+    xv, out = x.meta["val"], node.meta["val"]
+    if xv.dtype not in _FLOAT:
+        return f"resize needs a float input, got {xv.dtype}"
+    if xv.dim() != 4:
+        return f"rank-{xv.dim()} input (2-D upsampling needs NCHW)"
+    if not all(isinstance(d, int) for d in (*xv.shape[2:], *out.shape[2:])):
+        return "antialiased resize with dynamic spatial sizes (its filters need static sizes)"
+    return None
+
+
+def _resize_aa(
+    ctx: ConversionContext, x: Any, align_corners: bool, scales: Sequence[float | None]
+) -> Any:
+    assert ctx.node is not None
+    taps = _AA[ctx.node.target]
+    dtype = ctx.out.dtype
+    (h, w), (oh, ow) = ctx.shape(x)[2:], tuple(int(d) for d in ctx.out.shape[2:])
+    a_h = _aa_matrix(h, oh, taps, align_corners, scales[0]).reshape(1, 1, oh, h)
+    a_w = _aa_matrix(w, ow, taps, align_corners, scales[1]).T.reshape(1, 1, w, ow)
+    none = ctx.trt.MatrixOperation.NONE
+    y = ctx.cast(x, torch.float32)
+    y = ctx.net.add_matrix_multiply(ctx.constant(a_h, torch.float32), none, y, none)
+    y = ctx.net.add_matrix_multiply(y.get_output(0), none, ctx.constant(a_w, torch.float32), none)
+    return ctx.cast(y.get_output(0), dtype)
+
+
+@converter(
+    aten._upsample_bilinear2d_aa.vec, aten._upsample_bicubic2d_aa.vec, check=_check_aa, dynamic=True
+)
+def convert_upsample_aa_vec(
+    ctx: ConversionContext,
+    input: Any,
+    output_size: Sequence[int] | None,
+    align_corners: bool,
+    scale_factors: Sequence[float] | None,
+) -> Any:
+    """Antialiased bilinear / bicubic resize as two matmuls with constant filter matrices;
+    static spatial sizes."""
+    scales = list(scale_factors) if scale_factors is not None else [None, None]
+    return _resize_aa(ctx, input, align_corners, scales)
+
+
+@converter(
+    aten._upsample_bilinear2d_aa.default,
+    aten._upsample_bicubic2d_aa.default,
+    check=_check_aa,
+    dynamic=True,
+)
+def convert_upsample_aa(
+    ctx: ConversionContext,
+    self: Any,
+    output_size: Sequence[int],
+    align_corners: bool,
+    scales_h: float | None = None,
+    scales_w: float | None = None,
+) -> Any:
+    """Antialiased bilinear / bicubic resize to ``output_size`` as two matmuls with constant
+    filter matrices; static spatial sizes."""
+    return _resize_aa(ctx, self, align_corners, [scales_h, scales_w])
