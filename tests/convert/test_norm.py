@@ -163,6 +163,18 @@ DYNAMIC_CASES = [
         GN,
     ),
     DynCase(
+        "group_norm_3d_dyn_batch_spatial",
+        _seeded(nn.GroupNorm(3, 6)),
+        ranged((1, 2, 3), 6, (2, 3, 4), 4, (3, 4, 5)),
+        GN,
+    ),
+    DynCase(
+        "group_norm_no_affine_dyn_seq",
+        nn.GroupNorm(2, 4, affine=False),
+        ranged((1, 2, 3), 4, (3, 6, 9)),
+        GN,
+    ),
+    DynCase(
         "instance_norm2d_dyn_batch_spatial",
         nn.InstanceNorm2d(3),
         ranged((1, 2, 3), 3, (4, 5, 7), (4, 6, 7)),

@@ -1,17 +1,15 @@
-"""Pooling and upsampling converters vs eager.
+"""Pooling converters vs eager.
 
-Max, average (padding, ceil_mode, divisor rules) and adaptive average pooling, and nearest /
-bilinear 2-D upsampling (resize.py; kept here until the resize family has its own test file).
+Max, average (padding, ceil_mode, divisor rules; 1-D, 2-D, 3-D) and adaptive average / max
+pooling (1-D, 2-D, 3-D). Upsampling (resize.py) is tested in test_resize.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from torch_trt import Input
@@ -29,8 +27,9 @@ MAX3 = aten.max_pool3d_with_indices.default
 AVG2 = aten.avg_pool2d.default
 AVG3 = aten.avg_pool3d.default
 ADAPT = aten._adaptive_avg_pool2d.default
-NEAREST = aten.upsample_nearest2d.vec
-BILINEAR = aten.upsample_bilinear2d.vec
+ADAPT3 = aten._adaptive_avg_pool3d.default
+AMAX2 = aten.adaptive_max_pool2d.default
+AMAX3 = aten.adaptive_max_pool3d.default
 
 
 @dataclasses.dataclass
@@ -106,69 +105,58 @@ CASES = [
     Case("adaptive_avg_pool2d_uneven", nn.AdaptiveAvgPool2d((3, 2)), [(1, 2, 5, 7)], ADAPT),
     Case("adaptive_avg_pool2d_unbatched", nn.AdaptiveAvgPool2d(3), [(2, 4, 5)], ADAPT),
     Case("adaptive_avg_pool2d_fp16", nn.AdaptiveAvgPool2d(2), [(1, 2, 4, 6)], ADAPT, torch.float16),
-]
-
-
-def _up(**kwargs: Any) -> nn.Module:
-    return FnModule(lambda x: F.interpolate(x, **kwargs))
-
-
-UPSAMPLE_CASES = [
-    Case("upsample_nearest_scale2", _up(scale_factor=2), [(1, 2, 3, 4)], NEAREST),
-    Case("upsample_nearest_size", _up(size=(5, 7)), [(1, 2, 3, 4)], NEAREST),
-    Case("upsample_nearest_down", _up(size=(2, 3)), [(1, 2, 5, 7)], NEAREST),
-    Case("upsample_nearest_scale_int_ratio", _up(scale_factor=(1.5, 3)), [(1, 2, 4, 3)], NEAREST),
+    Case("adaptive_avg_pool1d_uneven", nn.AdaptiveAvgPool1d(3), [(2, 3, 7)], ADAPT),
+    Case("adaptive_avg_pool1d_unbatched", nn.AdaptiveAvgPool1d(2), [(3, 6)], ADAPT),
+    # Called as the ATen op: nn.AdaptiveAvgPool3d(1) becomes a mean before lowering.
     Case(
-        "upsample_nearest_default",
-        FnModule(lambda x: aten.upsample_nearest2d.default(x, [6, 5])),
-        [(1, 2, 3, 4)],
-        aten.upsample_nearest2d.default,
+        "adaptive_avg_pool3d_1x1x1",
+        FnModule(lambda x: ADAPT3(x, [1, 1, 1])),
+        [(2, 3, 3, 4, 5)],
+        ADAPT3,
     ),
-    Case("upsample_bilinear_size", _up(size=(5, 7), mode="bilinear"), [(1, 2, 3, 4)], BILINEAR),
+    Case("adaptive_avg_pool3d_equal", nn.AdaptiveAvgPool3d((1, 2, 5)), [(1, 2, 3, 4, 5)], ADAPT3),
+    Case("adaptive_avg_pool3d_uneven", nn.AdaptiveAvgPool3d((2, 3, 2)), [(1, 2, 5, 7, 3)], ADAPT3),
+    Case("adaptive_avg_pool3d_unbatched", nn.AdaptiveAvgPool3d(2), [(2, 3, 5, 4)], ADAPT3),
     Case(
-        "upsample_bilinear_scale2", _up(scale_factor=2, mode="bilinear"), [(2, 2, 3, 4)], BILINEAR
-    ),
-    Case(
-        "upsample_bilinear_align_corners",
-        _up(size=(5, 7), mode="bilinear", align_corners=True),
-        [(1, 2, 3, 4)],
-        BILINEAR,
-    ),
-    Case(
-        "upsample_bilinear_align_corners_scale",
-        _up(scale_factor=1.5, mode="bilinear", align_corners=True),
-        [(1, 2, 5, 5)],
-        BILINEAR,
-    ),
-    Case(
-        "upsample_bilinear_align_corners_to_1",
-        _up(size=(1, 4), mode="bilinear", align_corners=True),
-        [(1, 2, 3, 2)],
-        BILINEAR,
-    ),
-    Case("upsample_bilinear_down", _up(size=(2, 3), mode="bilinear"), [(1, 2, 5, 7)], BILINEAR),
-    Case("upsample_nearest_fp16", _up(scale_factor=2), [(1, 2, 3, 3)], NEAREST, torch.float16),
-    Case(
-        "upsample_bilinear_fp16",
-        _up(size=(6, 5), mode="bilinear"),
-        [(1, 2, 3, 4)],
-        BILINEAR,
+        "adaptive_avg_pool3d_fp16",
+        nn.AdaptiveAvgPool3d((2, 3, 2)),
+        [(1, 2, 5, 7, 3)],
+        ADAPT3,
         torch.float16,
     ),
+    Case("adaptive_max_pool1d_uneven", nn.AdaptiveMaxPool1d(3), [(2, 3, 7)], AMAX2),
+    Case("adaptive_max_pool2d_1x1", nn.AdaptiveMaxPool2d(1), [(2, 3, 5, 4)], AMAX2),
+    Case("adaptive_max_pool2d_equal", nn.AdaptiveMaxPool2d((2, 3)), [(1, 2, 4, 6)], AMAX2),
+    Case("adaptive_max_pool2d_uneven", nn.AdaptiveMaxPool2d((3, 4)), [(1, 2, 5, 7)], AMAX2),
+    Case("adaptive_max_pool2d_upsample", nn.AdaptiveMaxPool2d((5, 3)), [(1, 2, 3, 2)], AMAX2),
+    Case("adaptive_max_pool2d_unbatched", nn.AdaptiveMaxPool2d(3), [(2, 5, 5)], AMAX2),
+    Case("adaptive_max_pool2d_fp16", nn.AdaptiveMaxPool2d(3), [(1, 2, 5, 7)], AMAX2, torch.float16),
     Case(
-        "upsample_bilinear_bf16",
-        _up(scale_factor=2, mode="bilinear"),
-        [(1, 2, 3, 4)],
-        BILINEAR,
-        torch.bfloat16,
+        "adaptive_max_pool2d_bf16", nn.AdaptiveMaxPool2d(3), [(1, 2, 5, 7)], AMAX2, torch.bfloat16
     ),
+    Case("adaptive_max_pool3d_1x1x1", nn.AdaptiveMaxPool3d(1), [(2, 3, 3, 4, 5)], AMAX3),
+    Case("adaptive_max_pool3d_uneven", nn.AdaptiveMaxPool3d((2, 3, 2)), [(1, 2, 5, 7, 3)], AMAX3),
+    Case("max_pool1d_ceil_mode", nn.MaxPool1d(2, 2, 1, ceil_mode=True), [(1, 2, 8)], MAX2),
+    Case(
+        "avg_pool1d_exclude_pad",
+        nn.AvgPool1d(3, 2, 1, ceil_mode=True, count_include_pad=False),
+        [(2, 3, 10)],
+        AVG2,
+    ),
+    Case(
+        "avg_pool3d_ceil_mode_exclude",
+        nn.AvgPool3d(2, 2, 1, ceil_mode=True, count_include_pad=False),
+        [(1, 2, 5, 4, 5)],
+        AVG3,
+    ),
+    Case(
+        "avg_pool3d_divisor_override",
+        nn.AvgPool3d(3, 2, 1, ceil_mode=True, divisor_override=7),
+        [(1, 2, 5, 6, 4)],
+        AVG3,
+    ),
+    Case("max_pool3d_ceil_pad", nn.MaxPool3d(3, 2, 1, ceil_mode=True), [(1, 2, 6, 5, 4)], MAX3),
 ]
-
-
-@pytest.mark.parametrize("case", UPSAMPLE_CASES, ids=lambda c: c.id)
-def test_upsample_matches_eager(case: Case) -> None:
-    """The upsampling lands in one engine and the reference runtime matches eager."""
-    check_conversion(case.module, _inputs(case), ops=[case.op])
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
@@ -188,16 +176,12 @@ FALLBACKS = [
     ),
     (
         Case(
-            "upsample_bilinear_scale_1_5",
-            _up(scale_factor=1.5, mode="bilinear"),
+            "adaptive_max_pool2d_indices_used",
+            nn.AdaptiveMaxPool2d(3, return_indices=True),
             [(1, 2, 5, 5)],
-            BILINEAR,
+            AMAX2,
         ),
-        "torch maps coordinates by 1/scale_factor",
-    ),
-    (
-        Case("upsample_nearest_scale_1_5", _up(scale_factor=1.5), [(1, 2, 5, 4)], NEAREST),
-        "scale_factor 1.5 with input size 5 gives output 7",
+        "indices are used",
     ),
 ]
 
@@ -255,22 +239,41 @@ DYNAMIC_CASES = [
     DynCase("adaptive_avg_pool2d_2x2_dyn_batch", nn.AdaptiveAvgPool2d(2), _B, ADAPT),
     DynCase("adaptive_avg_pool2d_uneven_dyn_batch", nn.AdaptiveAvgPool2d((3, 2)), _B, ADAPT),
     DynCase(
-        "upsample_nearest_scale2_dyn_batch",
-        FnModule(lambda x: F.interpolate(x, scale_factor=2)),
-        _B,
-        NEAREST,
+        "adaptive_avg_pool1d_dyn_batch", nn.AdaptiveAvgPool1d(3), ranged((1, 2, 4), 3, 7), ADAPT
     ),
     DynCase(
-        "upsample_bilinear_size_dyn_spatial",
-        FnModule(lambda x: F.interpolate(x, size=(5, 9), mode="bilinear")),
-        _BHW,
-        BILINEAR,
+        "adaptive_avg_pool3d_uneven_dyn_batch",
+        nn.AdaptiveAvgPool3d((2, 3, 2)),
+        ranged((1, 2, 3), 2, 5, 7, 3),
+        ADAPT3,
     ),
     DynCase(
-        "upsample_bilinear_align_corners_dyn_batch",
-        FnModule(lambda x: F.interpolate(x, size=(4, 9), mode="bilinear", align_corners=True)),
-        _B,
-        BILINEAR,
+        "adaptive_avg_pool3d_global_dyn_spatial",
+        FnModule(lambda x: ADAPT3(x, [1, 1, 1])),
+        ranged((1, 2, 3), 2, (2, 3, 4), 4, (3, 5, 6)),
+        ADAPT3,
+    ),
+    DynCase("adaptive_max_pool2d_uneven_dyn_batch", nn.AdaptiveMaxPool2d((3, 4)), _B, AMAX2),
+    DynCase("adaptive_max_pool2d_global_dyn_spatial", nn.AdaptiveMaxPool2d(1), _BHW, AMAX2),
+    DynCase(
+        "adaptive_max_pool3d_uneven_dyn_batch",
+        nn.AdaptiveMaxPool3d((2, 3, 2)),
+        ranged((1, 2, 3), 2, 5, 7, 3),
+        AMAX3,
+    ),
+    # (torch.export specializes a dynamic max_pool1d length, so only the batch is dynamic.)
+    DynCase("max_pool1d_dyn_batch", nn.MaxPool1d(3, 2, 1), ranged((1, 2, 3), 2, 9), MAX2),
+    DynCase(
+        "avg_pool1d_ceil_dyn_batch",
+        nn.AvgPool1d(3, 2, 1, ceil_mode=True, count_include_pad=False),
+        ranged((1, 2, 3), 2, 10),
+        AVG2,
+    ),
+    DynCase(
+        "max_pool3d_ceil_dyn_batch",
+        nn.MaxPool3d(3, 2, 1, ceil_mode=True),
+        ranged((1, 2, 3), 2, 6, 5, 4),
+        MAX3,
     ),
 ]
 
@@ -297,13 +300,17 @@ DYNAMIC_FALLBACKS = [
         "dynamic spatial dims with adaptive bins",
     ),
     (
+        DynCase("adaptive_max_pool2d_3x3_dyn_spatial", nn.AdaptiveMaxPool2d(3), _BHW, AMAX2),
+        "only output_size (1, 1) takes them",
+    ),
+    (
         DynCase(
-            "upsample_nearest_scale2_dyn_spatial",
-            FnModule(lambda x: F.interpolate(x, scale_factor=2)),
-            _BHW,
-            NEAREST,
+            "adaptive_avg_pool3d_2_dyn_spatial",
+            nn.AdaptiveAvgPool3d(2),
+            ranged((1, 2, 3), 2, (2, 3, 4), 4, 5),
+            ADAPT3,
         ),
-        "dynamic output spatial size",
+        "only output_size (1, 1, 1) takes them",
     ),
 ]
 
@@ -312,5 +319,5 @@ DYNAMIC_FALLBACKS = [
     ("case", "reason"), DYNAMIC_FALLBACKS, ids=[c.id for c, _ in DYNAMIC_FALLBACKS]
 )
 def test_pooling_dynamic_refusal_has_reason(case: DynCase, reason: str) -> None:
-    """A pooling or resize the converter cannot take dynamically runs in PyTorch, saying why."""
+    """A pooling the converter cannot take dynamically runs in PyTorch, saying why."""
     check_fallback(case.module, [case.spec], op=case.op, detail=reason)

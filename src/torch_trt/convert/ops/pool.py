@@ -1,4 +1,6 @@
-"""Converters: max, average and adaptive average pooling (2-D and 3-D).
+"""Converters: max, average and adaptive (average and max) pooling, 2-D and 3-D.
+
+1-D pooling reaches us as 2-D pooling of an unsqueezed input (torch's decompositions).
 
 TensorRT pooling differs from torch in three ways handled here: its default stride is 1 (torch:
 the kernel); its ``EXPLICIT_ROUND_UP`` keeps a last window that torch's ``ceil_mode`` drops, so we
@@ -38,9 +40,25 @@ _ND: dict[Any, int] = {
     aten.avg_pool3d.default: 3,
     aten._adaptive_avg_pool2d.default: 2,
     aten.adaptive_avg_pool2d.default: 2,
+    aten._adaptive_avg_pool3d.default: 3,
+    aten.adaptive_avg_pool3d.default: 3,
+    aten.adaptive_max_pool2d.default: 2,
+    aten.adaptive_max_pool3d.default: 3,
 }
-_WITH_INDICES = (aten.max_pool2d_with_indices.default, aten.max_pool3d_with_indices.default)
-_ADAPTIVE = (aten._adaptive_avg_pool2d.default, aten.adaptive_avg_pool2d.default)
+_ADAPTIVE_MAX = (aten.adaptive_max_pool2d.default, aten.adaptive_max_pool3d.default)
+_WITH_INDICES = (
+    aten.max_pool2d_with_indices.default,
+    aten.max_pool3d_with_indices.default,
+    *_ADAPTIVE_MAX,
+)
+_MAX_WINDOW = (*_WITH_INDICES[:2], aten.max_pool2d.default)
+_ADAPTIVE = (
+    aten._adaptive_avg_pool2d.default,
+    aten.adaptive_avg_pool2d.default,
+    aten._adaptive_avg_pool3d.default,
+    aten.adaptive_avg_pool3d.default,
+    *_ADAPTIVE_MAX,
+)
 
 
 def _expand(value: Sequence[int], nd: int) -> list[int]:
@@ -57,9 +75,7 @@ def _check_pool(node: fx.Node) -> str | None:
         return f"rank-{x.dim()} input for {nd}-D pooling"
     if node.target in _WITH_INDICES and extra_outputs_used(node):
         return "max pooling indices are used (TensorRT pooling has no indices output)"
-    if "max_pool" in str(node.target) and any(
-        d != 1 for d in _expand(arg_val(node, "dilation"), nd)
-    ):
+    if node.target in _MAX_WINDOW and any(d != 1 for d in _expand(arg_val(node, "dilation"), nd)):
         return "max pooling with dilation > 1 (TensorRT pooling has no dilation)"
     return _check_dynamic_window(node, nd)
 
@@ -73,10 +89,11 @@ def _check_dynamic_window(node: fx.Node, nd: int) -> str | None:
     if not _spatial_dynamic(node, nd):
         return None
     if node.target in _ADAPTIVE:
-        if [int(o) for o in arg_val(node, "output_size")] != [1, 1]:
+        if any(int(o) != 1 for o in arg_val(node, "output_size")):
+            ones = ", ".join(["1"] * nd)
             return (
                 "dynamic spatial dims with adaptive bins (bins need static spatial sizes; "
-                "only output_size (1, 1) takes them)"
+                f"only output_size ({ones}) takes them)"
             )
         return None
     if arg_val(node, "ceil_mode"):
@@ -143,7 +160,7 @@ class _Window:
         return layer
 
 
-@converter(*_WITH_INDICES, aten.max_pool2d.default, check=_check_pool, dynamic=True)
+@converter(*_MAX_WINDOW, check=_check_pool, dynamic=True)
 def convert_max_pool(
     ctx: ConversionContext,
     self: Any,
@@ -224,40 +241,92 @@ def convert_avg_pool(
     return _restore(ctx, y)
 
 
+def _bin(o: int, n_in: int, n_out: int) -> tuple[int, int]:
+    # torch's adaptive bin o: [floor(o*I/O), ceil((o+1)*I/O)).
+    return (o * n_in) // n_out, -(-((o + 1) * n_in) // n_out)
+
+
 def _averaging_matrix(n_in: int, n_out: int) -> torch.Tensor:
-    # Row o averages torch's adaptive bin [floor(o*I/O), ceil((o+1)*I/O)).
+    # Row o averages bin o.
     m = torch.zeros(n_out, n_in, dtype=torch.float64)
     for o in range(n_out):
-        start, end = (o * n_in) // n_out, -(-((o + 1) * n_in) // n_out)
+        start, end = _bin(o, n_in, n_out)
         m[o, start:end] = 1.0 / (end - start)
     return m
 
 
-@converter(*_ADAPTIVE, check=_check_pool, dynamic=True)
-def convert_adaptive_avg_pool(ctx: ConversionContext, self: Any, output_size: Sequence[int]) -> Any:
-    """Adaptive average pooling: global reduce, equal bins as pooling, else two matmuls."""
-    x = _batched(ctx, self, 2)
+def _adaptive_sizes(ctx: ConversionContext, x: Any, nd: int) -> tuple[list[int], list[int]]:
+    return list(ctx.shape(x)[-nd:]), list(ctx.out.shape[-nd:])
+
+
+def _adaptive_common(ctx: ConversionContext, x: Any, nd: int, kind: str) -> Any | None:
+    """Global reduction (all outputs 1) or pooling (equal bins); None when bins are unequal."""
+    ins, outs = _adaptive_sizes(ctx, x, nd)
     rank = len(ctx.shape(x))
-    ins, outs = list(ctx.shape(x)[-2:]), list(ctx.out.shape[-2:])
-    if outs == [1, 1]:
-        mask = (1 << (rank - 1)) | (1 << (rank - 2))
-        y = ctx.net.add_reduce(x, ctx.trt.ReduceOperation.AVG, mask, True).get_output(0)
-    elif all(i % o == 0 for i, o in zip(ins, outs, strict=True)):
+    if all(o == 1 for o in outs):
+        mask = sum(1 << (rank - 1 - d) for d in range(nd))
+        op = ctx.trt.ReduceOperation.AVG if kind == "AVERAGE" else ctx.trt.ReduceOperation.MAX
+        return ctx.net.add_reduce(x, op, mask, True).get_output(0)
+    if all(i % o == 0 for i, o in zip(ins, outs, strict=True)):
         k = [i // o for i, o in zip(ins, outs, strict=True)]
-        layer = ctx.net.add_pooling_nd(x, ctx.trt.PoolingType.AVERAGE, tuple(k))
+        layer = ctx.net.add_pooling_nd(x, getattr(ctx.trt.PoolingType, kind), tuple(k))
         layer.stride_nd = tuple(k)
-        y = layer.get_output(0)
-    else:
-        # Unequal bins: y = A_h @ x @ A_w^T with constant bin-averaging matrices (exact).
-        lead = (1,) * (rank - 2)
-        dtype = ctx.out.dtype
-        a_h = ctx.constant(
-            _averaging_matrix(ins[0], outs[0]).reshape(*lead, outs[0], ins[0]), dtype
-        )
-        a_w = ctx.constant(
-            _averaging_matrix(ins[1], outs[1]).T.reshape(*lead, ins[1], outs[1]), dtype
-        )
+        return layer.get_output(0)
+    return None
+
+
+@converter(*_ADAPTIVE[:4], check=_check_pool, dynamic=True)
+def convert_adaptive_avg_pool(ctx: ConversionContext, self: Any, output_size: Sequence[int]) -> Any:
+    """Adaptive average pooling: global reduce, equal bins as pooling, else one matmul per dim."""
+    assert ctx.node is not None
+    nd = _ND[ctx.node.target]
+    x = _batched(ctx, self, nd)
+    y = _adaptive_common(ctx, x, nd, "AVERAGE")
+    if y is None:
+        # Unequal bins: multiply each resized dim by a constant bin-averaging matrix (exact).
+        y = x
+        rank = len(ctx.shape(x))
         none = ctx.trt.MatrixOperation.NONE
-        y = ctx.net.add_matrix_multiply(a_h, none, x, none).get_output(0)
-        y = ctx.net.add_matrix_multiply(y, none, a_w, none).get_output(0)
+        for d, (i, o) in enumerate(zip(*_adaptive_sizes(ctx, x, nd), strict=True)):
+            if i == o:
+                continue
+            axis = rank - nd + d
+            a = _averaging_matrix(i, o).reshape((1,) * (rank - 2) + (o, i))
+            if axis == rank - 1:  # y @ A^T
+                at = ctx.constant(a.transpose(-1, -2), ctx.out.dtype)
+                y = ctx.net.add_matrix_multiply(y, none, at, none).get_output(0)
+                continue
+            # A @ y along `axis`: bring it to position -2 and back.
+            perm = list(range(rank))
+            perm[axis], perm[rank - 2] = perm[rank - 2], perm[axis]
+            moved = y if axis == rank - 2 else ctx.permute(y, perm)
+            y = ctx.net.add_matrix_multiply(ctx.constant(a, ctx.out.dtype), none, moved, none)
+            y = y.get_output(0)
+            y = y if axis == rank - 2 else ctx.permute(y, perm)
     return _restore(ctx, y)
+
+
+@converter(*_ADAPTIVE_MAX, check=_check_pool, dynamic=True)
+def convert_adaptive_max_pool(ctx: ConversionContext, self: Any, output_size: Sequence[int]) -> Any:
+    """Adaptive max pooling (indices unused): global reduce, equal bins as pooling, else per
+    dim a gather of each bin's cells and a max."""
+    assert ctx.node is not None
+    nd = _ND[ctx.node.target]
+    x = _batched(ctx, self, nd)
+    y = _adaptive_common(ctx, x, nd, "MAX")
+    if y is None:
+        # Max is separable: per resized dim gather (O, K) cells (K = the widest bin; narrower
+        # bins repeat their last cell, harmless for a max) and reduce the K axis.
+        y = x
+        rank = len(ctx.shape(x))
+        for d, (i, o) in enumerate(zip(*_adaptive_sizes(ctx, x, nd), strict=True)):
+            if i == o:
+                continue
+            bins = [_bin(j, i, o) for j in range(o)]
+            k = max(end - start for start, end in bins)
+            idx = torch.tensor([[min(s + j, e - 1) for j in range(k)] for s, e in bins])
+            axis = rank - nd + d
+            g = ctx.net.add_gather(y, ctx.constant(idx, torch.int32), axis).get_output(0)
+            y = ctx.net.add_reduce(g, ctx.trt.ReduceOperation.MAX, 1 << (axis + 1), False)
+            y = y.get_output(0)
+    return _restore(ctx, y), None

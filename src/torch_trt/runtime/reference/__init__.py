@@ -15,6 +15,7 @@ from torch_trt.runtime.reference import (  # noqa: F401  (imported to register e
     heavy_attention,
     heavy_nn,
     heavy_resize,
+    heavy_sample,
     indexing,
     reductions,
     shape_ops,
