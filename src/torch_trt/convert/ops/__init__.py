@@ -11,6 +11,7 @@ from torch_trt.convert.ops import (  # noqa: F401
     elementwise,
     index,
     matmul,
+    nonzero,
     norm,
     pad,
     pool,
