@@ -203,10 +203,11 @@ def counted_ranges(gm: fx.GraphModule) -> dict[sympy.Symbol, ValueRanges[Any]]:
         }
         if not made:
             continue
-        ins = [i.meta.get("val") for i in node.all_input_nodes]
-        ins = [t for t in ins if isinstance(t, torch.Tensor)]
+        counted = node.all_input_nodes
         if node.target is torch.ops.aten.index.Tensor:  # x[mask] counts the mask's elements
-            ins = [t for t in ins if t.dtype == torch.bool] or ins
+            counted = [i for i in node.args[1] if isinstance(i, fx.Node)]
+        ins = [i.meta.get("val") for i in counted]
+        ins = [t for t in ins if isinstance(t, torch.Tensor)]
         known = {s: vr for t in ins for d in t.shape for s, vr in _backed_ranges(d).items()}
         rank = max(t.dim() for t in ins)
         total: Any = 1

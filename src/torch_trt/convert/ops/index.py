@@ -16,7 +16,7 @@ import torch
 from torch import fx
 
 from torch_trt.convert.context import ConversionContext, normalize_dim
-from torch_trt.convert.ops.nonzero import index_with_mask, mask_index_problem
+from torch_trt.convert.ops.nonzero import index_with_mask, int8_problem, mask_index_problem
 from torch_trt.convert.ops.shape import size_of
 from torch_trt.convert.registry import arg_val, converter
 
@@ -121,7 +121,8 @@ def _index_check(node: fx.Node) -> str | None:
     if all(v is None for v in vals):
         return "index without index tensors"
     if any(isinstance(v, torch.Tensor) and v.dtype == torch.bool for v in vals):
-        return mask_index_problem(indices, arg_val(node, "self"))
+        data = arg_val(node, "self")
+        return mask_index_problem(indices, data) or int8_problem(data.dtype)
     for k, v in enumerate(vals):
         problem = _index_dtype_problem(v, f"indices[{k}]")
         if problem is not None:

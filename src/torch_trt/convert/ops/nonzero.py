@@ -51,6 +51,8 @@ def compact(ctx: ConversionContext, keep: Any) -> tuple[Any, Any]:
     data-dependent length), and their count (a 1-element int64 tensor)."""
     n = size_of(ctx, keep, 0)
     ones = ctx.cast(keep, torch.int64)
+    if n == 0:  # nothing to select (TensorRT has no empty constants): keep's own empty tensor
+        return ones, ctx.sym(0)
     padded = ctx.net.add_concatenation([ones, ctx.constant(torch.zeros(1), torch.int64)])
     padded.axis = 0
     axis = ctx.constant(torch.tensor(0, dtype=torch.int32), torch.int32)
@@ -66,6 +68,19 @@ def compact(ctx: ConversionContext, keep: Any) -> tuple[Any, Any]:
     scatter = ctx.net.add_scatter(zeros, slot, i, ctx.trt.ScatterMode.ELEMENT)
     scatter.axis = 0
     return _slice_1d(ctx, scatter.get_output(0), 0, count), count
+
+
+def _take(ctx: ConversionContext, data: Any, positions: Any, axis: int) -> Any:
+    """``data`` gathered at ``positions`` along ``axis``."""
+    return ctx.net.add_gather(data, positions, axis).get_output(0)
+
+
+def int8_problem(dtype: torch.dtype) -> str | None:
+    """int8 results of data-dependent size are refused: TensorRT-RTX 1.7.1 fails to build an
+    engine with such an output (an internal "count >= 0" assertion in weightsPtr.cpp)."""
+    if dtype == torch.int8:
+        return "an int8 result of data-dependent size (TensorRT-RTX 1.7.1 cannot build it)"
+    return None
 
 
 def _flatten(ctx: ConversionContext, t: Any) -> Any:
@@ -130,13 +145,17 @@ def _broadcast(ctx: ConversionContext, x: Any, mask: Any) -> tuple[Any, Any]:
     return expand_to(ctx, x, sizes), expand_to(ctx, mask, sizes)
 
 
-@converter(aten.masked_select.default, dynamic=True)
+def _masked_select_check(node: fx.Node) -> str | None:
+    return int8_problem(arg_val(node, "self").dtype)
+
+
+@converter(aten.masked_select.default, check=_masked_select_check, dynamic=True)
 def convert_masked_select(ctx: ConversionContext, self: Any, mask: Any) -> Any:
     """``torch.masked_select(self, mask)``: the elements where ``mask`` (broadcast) is True, as a
     1-D tensor in row-major order."""
     x, m = _broadcast(ctx, ctx.itensor(self), ctx.itensor(mask))
     positions, _ = compact(ctx, _flatten(ctx, m))
-    return ctx.net.add_gather(_flatten(ctx, x), positions, 0).get_output(0)
+    return _take(ctx, _flatten(ctx, x), positions, 0)
 
 
 # -- boolean-mask indexing -----------------------------------------------------------------------
@@ -173,7 +192,7 @@ def index_with_mask(ctx: ConversionContext, self: Any, indices: Sequence[Any]) -
     mask = ctx.itensor(indices[at])
     x, _ = _masked_dims(ctx, ctx.itensor(self), at, len(ctx.shape(mask)))
     positions, _ = compact(ctx, _flatten(ctx, mask))
-    return ctx.net.add_gather(x, positions, at).get_output(0)
+    return _take(ctx, x, positions, at)
 
 
 def _values_per_element(values: Any, rest: int) -> bool:
