@@ -26,4 +26,5 @@ from torch_trt.convert.ops import (  # noqa: F401
     special,
     symbolic,
     unary,
+    unique,
 )
