@@ -152,7 +152,8 @@ def _linear_index(ctx: ConversionContext, idx: Sequence[Any], sizes: Sequence[An
 
 @converter(aten.index.Tensor, check=_index_check, dynamic=True)
 def convert_index(ctx: ConversionContext, self: Any, indices: Sequence[Any]) -> Any:
-    """``self[i0, i1, ...]`` with int index tensors (``None`` = full slice).
+    """``self[i0, i1, ...]`` with int index tensors (``None`` = full slice), or one boolean mask
+    (``x[mask]``, ``x[:, mask]``: a result of data-dependent size; not int8 data).
 
     The indexed dims are merged into one and gathered with a flat index. As in torch, when
     the index tensors are not adjacent the broadcast index dims come first in the result:

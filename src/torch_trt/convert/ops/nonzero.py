@@ -111,7 +111,7 @@ def _nonzero_check(node: fx.Node) -> str | None:
 @converter(aten.nonzero.default, check=_nonzero_check, dynamic=True)
 def convert_nonzero(ctx: ConversionContext, self: Any) -> Any:
     """``torch.nonzero(self)``: the (count, rank) int64 coordinates of the non-zero elements in
-    row-major order (INonZeroLayer's layout would be (rank, count))."""
+    row-major order; count is data-dependent (known once the engine ran). Not for 0-D inputs."""
     x = ctx.itensor(self)
     sizes = _sizes(ctx, x)
     flat, _ = compact(ctx, to_dtype(ctx, _flatten(ctx, x), torch.bool))
@@ -152,7 +152,7 @@ def _masked_select_check(node: fx.Node) -> str | None:
 @converter(aten.masked_select.default, check=_masked_select_check, dynamic=True)
 def convert_masked_select(ctx: ConversionContext, self: Any, mask: Any) -> Any:
     """``torch.masked_select(self, mask)``: the elements where ``mask`` (broadcast) is True, as a
-    1-D tensor in row-major order."""
+    1-D tensor of data-dependent length, in row-major order. Not for int8."""
     x, m = _broadcast(ctx, ctx.itensor(self), ctx.itensor(mask))
     positions, _ = compact(ctx, _flatten(ctx, m))
     return _take(ctx, _flatten(ctx, x), positions, 0)

@@ -358,7 +358,8 @@ def convert_index_put(
     accumulate: bool = False,
 ) -> Any:
     """``self[indices] = values`` (``+=`` with accumulate, where duplicates sum) for adjacent
-    index tensors (``x[i, j] = v``, ``x[:, i] = v``), or a boolean mask (``x[mask] = v``)."""
+    index tensors (``x[i, j] = v``, ``x[:, i] = v``), or a boolean mask (``x[mask] = v``, with
+    ``v`` broadcast over the selected elements, not one value per element)."""
     if any(t is not None and ctx.dtype(t) == torch.bool for t in indices):
         return put_with_mask(ctx, self, indices, values, accumulate)
     x = ctx.itensor(self)
