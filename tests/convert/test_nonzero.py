@@ -58,6 +58,7 @@ CASES: list[tuple[str, Callable[..., Any], list[torch.Tensor], Sequence[Any]]] =
     ("nonzero_all_false", torch.nonzero, [m(3, 4, fill=False)], [NONZERO]),
     ("nonzero_all_true", torch.nonzero, [m(3, 4, fill=True)], [NONZERO]),
     ("nonzero_empty_input", torch.nonzero, [torch.zeros(0, 3)], [NONZERO]),
+    ("nonzero_large", torch.nonzero, [r(40, 30)], [NONZERO]),
     ("argwhere", torch.argwhere, [r(3, 3)], [NONZERO]),
     ("where_one_arg", lambda x: torch.where(x > 0), [r(3, 4)], [NONZERO]),
     ("masked_select", torch.masked_select, [r(4, 5), m(4, 5)], [SELECT]),
@@ -80,6 +81,7 @@ CASES: list[tuple[str, Callable[..., Any], list[torch.Tensor], Sequence[Any]]] =
     ("mask_all_false_rows", lambda x, k: x[k], [r(4, 5), m(4, fill=False)], [INDEX]),
     ("mask_all_true_rows", lambda x, k: x[k], [r(4, 5), m(4, fill=True)], [INDEX]),
     ("mask_computed", lambda x: x[x > 0.5] * 2, [r(5, 4)], [INDEX]),
+    ("mask_rows_large", lambda x: x[x[:, 0] > 0], [torch.randn(3000, 4)], [INDEX]),
     (
         "put_scalar",
         lambda x, k: x.masked_fill(k, 0).index_put((k,), torch.tensor(3.0)),
@@ -177,6 +179,16 @@ DYNAMIC: list[tuple[str, Callable[..., Any], list[Input], Sequence[Any], Any]] =
         ],
         [INDEX],
         _masks(((2, 5), (2,)), ((4, 5), (4,)), ((8, 5), (8,))),
+    ),
+    (
+        "mask_rows_dynamic_large",
+        lambda x, k: x[k] + 1,
+        [
+            ranged((2, 5), (100, 5), (600, 5), dim_names=("n", None)),
+            ranged((2,), (100,), (600,), dtype=torch.bool, dim_names=("n",)),
+        ],
+        [INDEX],
+        _masks(((2, 5), (2,)), ((100, 5), (100,)), ((600, 5), (600,))),
     ),
     (
         "masked_select_dynamic",

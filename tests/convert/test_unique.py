@@ -49,6 +49,8 @@ CASES: list[tuple[str, Callable[..., Any], list[torch.Tensor], Sequence[Any]]] =
     ("unique_all_equal", inv_counts, [torch.full((5,), 3)], [UNIQUE]),
     ("unique_all_distinct", inv_counts, [torch.tensor([4, -1, 9, 0, 2])], [UNIQUE]),
     ("unique_one_element", inv_counts, [torch.tensor([7])], [UNIQUE]),
+    ("unique_large", inv_counts, [ints(3000, high=700)], [UNIQUE]),
+    ("consecutive_large", runs, [ints(5000, high=2)], [CONSECUTIVE]),
     ("unique_then_compute", lambda x: torch.unique(x).float().mean() * 2, [ints(12)], [UNIQUE]),
     ("consecutive_1d", torch.unique_consecutive, [ints(9, high=3)], [CONSECUTIVE]),
     ("consecutive_inverse_counts", runs, [ints(3, 5, high=2)], [CONSECUTIVE]),

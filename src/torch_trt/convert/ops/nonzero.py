@@ -46,6 +46,18 @@ def _slice_1d(ctx: ConversionContext, t: Any, start: Any, size: Any) -> Any:
     return layer.get_output(0)
 
 
+def _total(ctx: ConversionContext, before_all: Any) -> Any:
+    """The count (the largest, i.e. last, entry of the running count) as a 1-element tensor.
+
+    It becomes a size, and TensorRT treats every tensor a size is computed from as a *shape
+    tensor* (at most 64 elements) back to the first layer that cannot compute shapes. Slicing
+    the last entry would make the whole running count one; ITopKLayer (k=1, MAX) cannot compute
+    shapes, so only its 1-element output is."""
+    rows = ctx.net.add_unsqueeze(before_all, ctx.axes_tensor([0])).get_output(0)
+    top = ctx.net.add_topk(rows, ctx.trt.TopKOperation.MAX, 1, 1 << 1)
+    return ctx.reshape(top.get_output(0), (1,))
+
+
 def compact(ctx: ConversionContext, keep: Any) -> tuple[Any, Any]:
     """Positions of the True elements of the 1-D bool ``keep``, in increasing order (int64, of
     data-dependent length), and their count (a 1-element int64 tensor)."""
@@ -59,7 +71,7 @@ def compact(ctx: ConversionContext, keep: Any) -> tuple[Any, Any]:
     before_all = ctx.net.add_cumulative(
         padded.get_output(0), axis, ctx.trt.CumulativeOperation.SUM, True, False
     ).get_output(0)
-    count = _slice_1d(ctx, before_all, n, 1)
+    count = _total(ctx, before_all)
     before = _slice_1d(ctx, before_all, 0, n)
     i = iota(ctx, keep, 0)
     after = ctx.elementwise(ctx.elementwise(i, before, "SUB"), count, "SUM")
