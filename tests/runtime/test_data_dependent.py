@@ -160,3 +160,23 @@ def test_data_dependent_size_never_enters_an_engine() -> None:
     assert all("data-dependent size computed in PyTorch" in p.detail for p in after)
     with torch.no_grad():
         torch.testing.assert_close(gm(_x(1)), fn(_x(1)))
+
+
+def test_torch_compile_backend_keeps_the_selection_in_the_engine() -> None:
+    """Under torch.compile (with Dynamo capturing data-dependent output shapes) the mask, the
+    selection and the compute after it are one engine, and the results match eager."""
+    import torch._dynamo
+
+    torch._dynamo.reset()
+    fn = FnModule(lambda x: (torch.relu(x[x[:, 0] > 0] * 2).sum(0), x[x[:, 1] > 0]))
+    with torch._dynamo.config.patch(capture_dynamic_output_shape_ops=True):
+        compiled = torch.compile(
+            fn, backend="torch_trt", options={"runtime": "reference", "min_block_size": 1}
+        )
+        got = compiled(_x(4))
+    want = fn(_x(4))
+    _same(got, want)
+    rep = torch_trt.report(compiled)
+    assert "1 engine(s)" in str(rep) and "in PyTorch" in str(rep)
+    assert "0 in PyTorch" in str(rep)
+    torch._dynamo.reset()
