@@ -144,13 +144,16 @@ def load_source(data: bytes, name: str, path: str) -> fx.GraphModule:
 
 def plain_graph(module: fx.GraphModule) -> fx.GraphModule:
     """The module without torch.export's input guard and pytree wrapping, as the converter
-    expects a region."""
+    expects a region; the assertions export adds on data-dependent sizes that always hold
+    (``0 <= len(x[mask])``) are dropped as in lowering."""
+    from torch_trt.dynamo.lower import remove_noops
+
     graph = copy.deepcopy(module.graph)
     for n in list(graph.nodes):
         if n.op == "call_module" and str(n.target) == "_guards_fn":
             graph.erase_node(n)
     graph.set_codegen(fx.graph.CodeGen())
-    return fx.GraphModule(module, graph)
+    return remove_noops(fx.GraphModule(module, graph))
 
 
 def rebuild(source: fx.GraphModule, meta: EngineMetadata) -> tuple[bytes, EngineMetadata, Any]:

@@ -156,11 +156,11 @@ def test_index_op_converts(
 # (id, module, inputs, the op that must stay in PyTorch, words in the reason's detail)
 FALLBACKS: list[tuple[str, torch.nn.Module, list[torch.Tensor], Any, str]] = [
     (
-        "index_bool_mask",
-        FnModule(lambda x, m: x[m]),
-        [r(2, 3), torch.tensor([True, False])],
+        "index_bool_mask_and_int_index",
+        FnModule(lambda x, m, i: x[m, i]),
+        [r(2, 3), torch.tensor([True, False]), ix(1)],
         aten.index.Tensor,
-        "has data-dependent sizes (u",
+        "a boolean mask mixed with other index tensors",
     ),
     (
         "index_select_0d",
@@ -204,14 +204,24 @@ def _node(
 # would even produce a static shape.
 REFUSALS: list[tuple[str, Callable[[], fx.Node], str]] = [
     (
-        "index_bool_mask_static",
+        "index_bool_0d",
         lambda: _node(
             aten.index.Tensor,
-            [torch.zeros(2, 3), torch.ones(2, dtype=torch.bool)],
+            [torch.zeros(2, 3), torch.tensor(True)],
+            torch.zeros(1, 2, 3),
+            lambda a: (a[0], [a[1]]),
+        ),
+        "a 0-D boolean index is not supported",
+    ),
+    (
+        "index_uint8_mask",
+        lambda: _node(
+            aten.index.Tensor,
+            [torch.zeros(2, 3), torch.ones(2, dtype=torch.uint8)],
             torch.zeros(2, 3),
             lambda a: (a[0], [a[1]]),
         ),
-        "only int32/int64 indices are supported (boolean masks give data-dependent shapes)",
+        "has dtype torch.uint8",
     ),
     (
         "index_no_tensors",

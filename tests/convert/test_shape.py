@@ -139,11 +139,11 @@ FALLBACKS: list[tuple[str, Callable[..., Any], list[torch.Tensor], Any, str]] = 
         "TensorRT tensors have at most 8 dims",
     ),
     (
-        "unsqueeze_data_dependent",
-        lambda x, m: x[m].unsqueeze(1),
-        [r(2, 3), torch.tensor([True, False])],
+        "unsqueeze_data_dependent_from_pytorch",
+        lambda x, m, i: x[m, i].unsqueeze(1),
+        [r(2, 3), torch.tensor([True, False]), torch.tensor([1])],
         aten.unsqueeze.default,
-        "has data-dependent sizes (u",
+        "takes a data-dependent size computed in PyTorch",
     ),
     (
         "to_copy_device",

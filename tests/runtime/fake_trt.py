@@ -10,7 +10,8 @@ with the CUDA device that was current, so tests assert what the runtime asked fo
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+import ctypes
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -73,12 +74,21 @@ class FakeCuda(CudaDevices):
 
 
 class FakeContext:
-    """An IExecutionContext: output shapes follow the first input's first dim."""
+    """An IExecutionContext: output shapes follow the first input's first dim.
+
+    Outputs named in ``engine.data_dependent`` behave as TensorRT documents data-dependent
+    outputs: ``get_tensor_shape`` gives -1 for their first dim; during ``execute_async_v3`` the
+    output allocator set for them gets ``reallocate_output_async`` with an upper bound of the
+    bytes needed (the whole input's size), the values are written at the address it returned,
+    then ``notify_shape`` reports their shape, all before ``execute_async_v3`` returns. Without an
+    allocator the launch fails, as TensorRT's does.
+    """
 
     def __init__(self, engine: FakeEngine) -> None:
         self.engine = engine
         self.calls: list[Call] = []
         self.shapes: dict[str, tuple[int, ...]] = {}
+        self.allocators: dict[str, Any] = {}
 
     def set_input_shape(self, name: str, shape: tuple[int, ...]) -> bool:
         self.calls.append(("set_input_shape", name, shape))
@@ -90,20 +100,51 @@ class FakeContext:
         return True
 
     def get_tensor_shape(self, name: str) -> tuple[int, ...]:
-        return next(iter(self.shapes.values()))
+        shape = next(iter(self.shapes.values()))
+        if name in self.engine.data_dependent:
+            return (-1, *shape[1:])
+        return shape
+
+    def set_output_allocator(self, name: str, allocator: Any) -> bool:
+        self.calls.append(("set_output_allocator", name, allocator is not None))
+        if allocator is None:
+            self.allocators.pop(name, None)
+        else:
+            self.allocators[name] = allocator
+        return True
 
     def execute_async_v3(self, stream: int) -> bool:
         self.calls.append(("execute_async_v3", stream))
+        for name, values in self.engine.data_dependent.items():
+            allocator = self.allocators.get(name)
+            if allocator is None:
+                return False
+            bound = max(values.numel(), 1) * values.element_size() + 64
+            # 64: what the CPU tensors standing in for device memory are aligned to.
+            address = allocator.reallocate_output_async(name, 0, bound, 64, stream)
+            self.calls.append(("reallocate_output_async", name, bound))
+            if not address:
+                return False
+            ctypes.memmove(address, values.data_ptr(), values.numel() * values.element_size())
+            allocator.notify_shape(name, tuple(values.shape))
         return True
 
 
 class FakeEngine:
-    """An ICudaEngine with tensors ``x`` (input) and ``output_0`` (output), both float32."""
+    """An ICudaEngine with tensors ``x`` (input) and ``output_0`` (output), both float32;
+    ``data_dependent`` maps outputs of data-dependent size to the values they come out with."""
 
-    def __init__(self, device: torch.device | None, memory: int, context_ok: bool) -> None:
+    def __init__(
+        self,
+        device: torch.device | None,
+        memory: int,
+        context_ok: bool,
+        data_dependent: Mapping[str, torch.Tensor] | None = None,
+    ) -> None:
         self.device = device
         self.device_memory_size_v2 = memory
         self.context_ok = context_ok
+        self.data_dependent = dict(data_dependent or {})
         self.contexts: list[FakeContext] = []
         self.num_io_tensors = 2
 
@@ -131,6 +172,7 @@ class FakeRuntime:
     memory = 1 << 20
     context_ok = True
     cuda: FakeCuda | None = None
+    data_dependent: ClassVar[dict[str, torch.Tensor]] = {}
 
     def __init__(self, logger: Any) -> None:
         self.logger = logger
@@ -139,6 +181,6 @@ class FakeRuntime:
         if blob == b"bad":
             return None
         device = self.cuda.active[-1] if self.cuda and self.cuda.active else None
-        engine = FakeEngine(device, self.memory, self.context_ok)
+        engine = FakeEngine(device, self.memory, self.context_ok, self.data_dependent)
         FakeRuntime.deserialized.append(engine)
         return engine

@@ -3,6 +3,7 @@ per-device engines, zero-size tensors, out-of-memory and failed deserialization.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
 
@@ -104,3 +105,59 @@ def test_failed_deserialization_and_unsupported_gpu(cuda: FakeCuda) -> None:
     ):
         _engine.execute(_meta(), BLOB, [torch.randn(2, 3)])
     assert FakeRuntime.deserialized == []
+
+
+def _dd_meta() -> EngineMetadata:
+    """An engine x[0..4, 3] -> output_0 of data-dependent length (``u0`` rows of 3)."""
+    meta = _meta()
+    return dataclasses.replace(meta, outputs=(Binding("output_0", "float32", ("u0", 3)),))
+
+
+def test_data_dependent_output_comes_from_the_output_allocator(
+    cuda: FakeCuda, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An output TensorRT sizes while running gets an IOutputAllocator instead of an address;
+    the result is the memory TensorRT wrote, narrowed to the shape it reported, and the
+    allocator is unset once the launch returned."""
+    first = torch.arange(6, dtype=torch.float32).reshape(2, 3)
+    monkeypatch.setattr(FakeRuntime, "data_dependent", {"output_0": first})
+    meta = _dd_meta()
+    (out,) = _engine.execute(meta, BLOB, [torch.randn(4, 3)])
+    assert torch.equal(out, first)
+    ctx = FakeRuntime.deserialized[0].contexts[0]
+    assert [c for c in ctx.calls if c[0] == "set_tensor_address"] == [
+        c for c in ctx.calls if c[0] == "set_tensor_address" and c[1] == "x"
+    ]
+    allocation = [c for c in ctx.calls if c[0] in ("set_output_allocator", "execute_async_v3")]
+    assert allocation == [
+        ("set_output_allocator", "output_0", True),
+        ("execute_async_v3", 1000),
+        ("set_output_allocator", "output_0", False),
+    ]
+    # A second call writes new memory: the first result keeps its values.
+    FakeRuntime.deserialized[0].data_dependent["output_0"] = torch.full((1, 3), 7.0)
+    (again,) = _engine.execute(meta, BLOB, [torch.randn(4, 3)])
+    assert tuple(again.shape) == (1, 3) and bool((again == 7).all())
+    assert torch.equal(out, first)
+
+
+def test_data_dependent_output_of_zero_rows(
+    cuda: FakeCuda, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No selected element gives a (0, 3) output, not an error."""
+    monkeypatch.setattr(FakeRuntime, "data_dependent", {"output_0": torch.zeros(0, 3)})
+    (out,) = _engine.execute(_dd_meta(), BLOB, [torch.randn(4, 3)])
+    assert tuple(out.shape) == (0, 3) and out.dtype == torch.float32
+
+
+def test_output_buffer_without_a_shape_is_an_error(cuda: FakeCuda) -> None:
+    """If TensorRT never reports the shape, or the memory is misaligned, the call raises naming
+    the engine and the output instead of returning garbage."""
+    buffer = _engine.OutputBuffer("output_0", torch.float32, torch.device("cuda", 0))
+    assert buffer.reallocate(48, 1) != 0
+    with pytest.raises(torch_trt.RuntimeUnavailableError, match="output 'output_0'.*shape None"):
+        buffer.result("trt_0")
+    assert buffer.reallocate(48, 1 << 40) == 0
+    buffer.notify_shape((4, 3))
+    with pytest.raises(torch_trt.RuntimeUnavailableError, match="not 1099511627776-byte aligned"):
+        buffer.result("trt_0")

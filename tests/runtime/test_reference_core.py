@@ -124,12 +124,12 @@ def test_dynamic_dim_accepts_any_size(tn: Any) -> None:
 
 def test_unsupported_layer_type_is_named(tn: Any) -> None:
     """A layer type without an evaluator raises naming the layer and its type."""
-    x = tn.input(torch.zeros(2, 3))
-    nz = tn.net.add_non_zero(x)
-    nz.name = "my_nonzero"
-    tn.out(nz)
-    assert "NON_ZERO" not in supported_layer_types()
-    with pytest.raises(ReferenceError, match="layer 'my_nonzero' has type NON_ZERO"):
+    x = tn.input(torch.zeros(1, 3, 4, 4))
+    lrn = tn.net.add_lrn(x, 3, 1e-4, 0.75, 1.0)
+    lrn.name = "my_lrn"
+    tn.out(lrn)
+    assert "LRN" not in supported_layer_types()
+    with pytest.raises(ReferenceError, match="layer 'my_lrn' has type LRN"):
         read_network(tn.net)
 
 

@@ -15,6 +15,16 @@ Dynamic shapes are opt-in: a converter registered with ``dynamic=True`` promises
 symbolic dimensions (``-1`` in TensorRT, ``SymInt`` in torch); nodes with symbolic shapes whose
 converter does not stay in PyTorch with that reason. Besides ATen overloads, the Python operators
 that torch.export uses for shape arithmetic on ``SymInt`` (``operator.mul``, ...) can be keys.
+
+Data-dependent sizes (torch's *unbacked* symbols ``u0``, made by ``nonzero``, ``x[mask]``,
+``masked_select``, ``unique``) are one more kind of symbolic dimension: TensorRT writes them as
+``-1`` too and computes them while the engine runs. So ``dynamic=True`` covers them as well, for
+the ops that make them and for the ops downstream that consume them (elementwise, matmul,
+reductions, gathers, reshapes ...). Two rules keep that sound: a check that cannot decide on a
+data-dependent size (torch raises ``GuardOnDataDependentSymNode``) refuses the node with that
+reason, and partitioning never lets a data-dependent size *enter* an engine (an engine input
+needs an optimization profile, and no profile can bound a size computed from data), so the
+consumers of a data-dependent tensor made in PyTorch stay in PyTorch.
 """
 
 from __future__ import annotations
@@ -27,7 +37,10 @@ from typing import Any
 
 import torch
 from torch import fx
-from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols
+from torch.fx.experimental.symbolic_shapes import (
+    GuardOnDataDependentSymNode,
+    free_unbacked_symbols,
+)
 
 from torch_trt.settings import CompileSettings, op_name
 
@@ -175,16 +188,19 @@ def support(node: fx.Node, settings: CompileSettings) -> Support:
         return Support(False, Reason.NO_CONVERTER, f"no converter for {op_name(node.target)}")
     problem = check_tensors(node, allow_dynamic=conv.dynamic)
     if problem is None and conv.check is not None:
-        problem = conv.check(node)
+        try:
+            problem = conv.check(node)
+        except GuardOnDataDependentSymNode as e:  # the check asked about a size made from data
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            problem = f"the check depends on a data-dependent size ({first})"
     if problem is not None:
         return Support(False, Reason.UNSUPPORTED_ARGUMENTS, problem)
     return Support(True)
 
 
 def check_tensors(node: fx.Node, allow_dynamic: bool = False) -> str | None:
-    """Generic check: every tensor in or out has a TensorRT dtype and at most 8 dims, no
-    data-dependent size (no profile can declare one), and a static shape unless the converter
-    takes dynamic shapes."""
+    """Generic check: every tensor in or out has a TensorRT dtype and at most 8 dims, and a
+    static shape unless the converter takes dynamic shapes (data-dependent sizes included)."""
     for where, value in _tensor_values(node):
         if value.dtype not in TRT_DTYPES:
             extra = " (TensorRT has no float64)" if value.dtype == torch.float64 else ""
@@ -192,9 +208,12 @@ def check_tensors(node: fx.Node, allow_dynamic: bool = False) -> str | None:
         if value.dim() > MAX_RANK:
             return f"{where} has rank {value.dim()}; TensorRT tensors have at most {MAX_RANK} dims"
         unbacked = free_unbacked_symbols(value)
-        if unbacked:
+        if unbacked and not allow_dynamic:
             names = ", ".join(sorted(map(str, unbacked)))
-            return f"{where} shape {tuple(value.shape)} has data-dependent sizes ({names})"
+            return (
+                f"{where} shape {tuple(value.shape)} has data-dependent sizes ({names}) and the "
+                f"{op_name(node.target)} converter takes static shapes only"
+            )
         if not allow_dynamic and any(not isinstance(d, int) for d in value.shape):
             return (
                 f"{where} has a dynamic shape {tuple(value.shape)} and the "

@@ -6,10 +6,14 @@ Every pass is a plain ``verb_noun(gm) -> gm`` function.
 from __future__ import annotations
 
 import operator
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import fx
+from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols
+
+from torch_trt.dynamo.shapes import always_holds, counted_ranges
 
 aten = torch.ops.aten
 
@@ -56,7 +60,8 @@ KEEP_WHOLE: tuple[torch._ops.OpOverload, ...] = (
 
 # Nodes that do nothing in an inference graph whose value is their first argument.
 _PASS_THROUGH = {aten.detach.default, aten.alias.default, aten.lift_fresh_copy.default}
-# Nodes with no value to keep (runtime asserts on shapes we check ourselves).
+# Nodes with no value to keep: runtime asserts on input shapes (the input guard checks those)
+# and on data-dependent sizes that hold for any data (see ``_needed_assertion``).
 _DROP = {
     aten._assert_async.msg,
     aten._assert_async.default,
@@ -95,11 +100,16 @@ def remove_noops(gm: fx.GraphModule) -> fx.GraphModule:
 
     Before: ``y = aten.detach(x); aten._assert_async(c); z = aten.relu(y)``
     After:  ``z = aten.relu(x)``
+
+    An assertion on a data-dependent size (``torch._check(mask.sum() > 2)``-like, on the length of
+    ``x[mask]``) stays, and runs in PyTorch after the engine that makes the size, unless it holds
+    for any data (``0 <= len(x[mask]) <= x.numel()``, which torch.export adds for every such op).
     """
+    counted = counted_ranges(gm)
     for node in list(gm.graph.nodes):
         if node.op != "call_function":
             continue
-        if node.target in _DROP and not node.users:
+        if node.target in _DROP and not node.users and not _needed_assertion(node, counted):
             gm.graph.erase_node(node)
         elif node.target in _PASS_THROUGH:
             node.replace_all_uses_with(node.args[0])
@@ -107,6 +117,28 @@ def remove_noops(gm: fx.GraphModule) -> fx.GraphModule:
     gm.graph.eliminate_dead_code()
     gm.recompile()
     return gm
+
+
+def _needed_assertion(node: fx.Node, counted: Mapping[Any, Any]) -> bool:
+    """Whether an assertion node checks a data-dependent size that the data can violate."""
+    if node.target is aten._assert_scalar.default:
+        cond = node.args[0].meta.get("val") if isinstance(node.args[0], fx.Node) else None
+        return (
+            isinstance(cond, torch.SymBool)
+            and bool(free_unbacked_symbols(cond))
+            and not always_holds(cond, counted)
+        )
+    if node.target in (aten.sym_constrain_range.default, aten.sym_constrain_range_for_size.default):
+        size = node.args[0].meta.get("val") if isinstance(node.args[0], fx.Node) else None
+        if not isinstance(size, torch.SymInt) or not free_unbacked_symbols(size):
+            return False
+        vr = counted.get(size.node.expr)
+        lo = node.kwargs.get("min")
+        hi = node.kwargs.get("max")
+        if vr is None:
+            return True
+        return not ((lo is None or vr.lower >= lo) and (hi is None or vr.upper <= hi))
+    return False
 
 
 def mutated_attrs(gm: fx.GraphModule) -> set[str]:

@@ -4,6 +4,11 @@ Support is decided by the converter registry alone (:func:`registry.support`). S
 are grouped into the largest acyclic regions; regions with fewer than ``min_block_size`` compute
 nodes stay in PyTorch. Each TensorRT region becomes a submodule ``trt_<k>`` called from the
 parent graph; every node gets a placement with a reason in the report.
+
+Data-dependent sizes (``nonzero``, ``x[mask]``) may be made and used inside an engine and may
+leave it as outputs, but never enter one: an engine input needs an optimization profile, and no
+profile bounds a size computed from data. A node reading such a tensor from PyTorch (or from
+another engine) stays in PyTorch.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ from collections.abc import Mapping
 
 import torch
 from torch import fx
+from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols
 from torch.fx.passes.infra.partitioner import CapabilityBasedPartitioner
+from torch.fx.passes.infra.partitioner import Partition as _Proposed
 from torch.fx.passes.operator_support import OperatorSupportBase
 from torch.fx.passes.utils.fuser_utils import fuse_by_partitions
 
@@ -67,8 +74,28 @@ def duplicate_size_nodes(gm: fx.GraphModule) -> fx.GraphModule:
     return gm
 
 
+def _source(node: fx.Node) -> fx.Node:
+    """The node that computes ``node``'s value (a ``getitem`` reads a multi-output node)."""
+    while node.target is operator.getitem and isinstance(node.args[0], fx.Node):
+        node = node.args[0]
+    return node
+
+
+def _data_dependent(node: fx.Node) -> bool:
+    """Whether ``node``'s value is a tensor (or a size) with a data-dependent size."""
+    val = node.meta.get("val")
+    vals = val if isinstance(val, list | tuple) else [val]
+    return any(
+        isinstance(v, torch.Tensor | torch.SymInt) and bool(free_unbacked_symbols(v)) for v in vals
+    )
+
+
+_DD_ENTRY = "takes a data-dependent size computed in PyTorch (an engine input needs a profile)"
+
+
 def _attach_sizes(verdicts: dict[fx.Node, registry.Support]) -> None:
-    """A size node goes with its (single) user; a node taking a size from PyTorch stays there.
+    """A size node goes with its (single) user; a node taking a size from PyTorch stays there,
+    and so does a node reading a tensor of data-dependent size made in PyTorch.
 
     Iterates to a fixed point because refusing one node can refuse its neighbours.
     """
@@ -78,7 +105,13 @@ def _attach_sizes(verdicts: dict[fx.Node, registry.Support]) -> None:
         for node, v in verdicts.items():
             if not v.supported:
                 continue
-            if _is_size(node) and any(not verdicts.get(u, _NO).supported for u in node.users):
+            if any(
+                _data_dependent(i) and not verdicts.get(_source(i), _NO).supported
+                for i in node.all_input_nodes
+            ):
+                verdicts[node] = registry.Support(False, Reason.UNSUPPORTED_ARGUMENTS, _DD_ENTRY)
+                changed = True
+            elif _is_size(node) and any(not verdicts.get(u, _NO).supported for u in node.users):
                 verdicts[node] = registry.Support(
                     False, Reason.UNSUPPORTED_ARGUMENTS, "size used by a node in PyTorch"
                 )
@@ -166,6 +199,41 @@ def _warn_unused_exclusions(
             )
 
 
+def _propose(
+    gm: fx.GraphModule, verdicts: dict[fx.Node, registry.Support], settings: CompileSettings
+) -> tuple[list[set[fx.Node]], list[tuple[set[fx.Node], int]]]:
+    """Regions to build, and the ones too small (with their size), for the current verdicts.
+
+    A data-dependent tensor crossing into a kept region from outside it (a too-small region,
+    another region) refuses its reader, and the proposal is made again.
+    """
+    while True:
+        proposed: list[_Proposed] = CapabilityBasedPartitioner(
+            gm, _RegistrySupport(verdicts), allows_single_node_partition=True
+        ).propose_partitions()
+        regions: list[set[fx.Node]] = []
+        small: list[tuple[set[fx.Node], int]] = []
+        for part in proposed:
+            nodes = set(part.nodes)
+            size = sum(1 for n in nodes if _is_compute(n) and not _is_size(n))
+            if size < settings.min_block_size and not settings.require_full_compilation:
+                small.append((nodes, size))
+            else:
+                regions.append(nodes)
+        entering = [
+            n
+            for nodes in regions
+            for n in nodes
+            if _is_compute(n)
+            and any(_data_dependent(i) and _source(i) not in nodes for i in n.all_input_nodes)
+        ]
+        if not entering:
+            return regions, small
+        for n in entering:
+            verdicts[n] = registry.Support(False, Reason.UNSUPPORTED_ARGUMENTS, _DD_ENTRY)
+        _attach_sizes(verdicts)
+
+
 def partition(
     gm: fx.GraphModule, settings: CompileSettings, refused: Mapping[str, str] | None = None
 ) -> Partition:
@@ -175,28 +243,18 @@ def partition(
     """
     gm = duplicate_size_nodes(gm)
     verdicts = _verdicts(gm, settings, refused or {})
+    regions, small = _propose(gm, verdicts, settings)
     placements = {
         n.name: NodePlacement(n.name, op_name(n.target), None, v.reason, v.detail)
         for n, v in verdicts.items()
     }
-    proposed = CapabilityBasedPartitioner(
-        gm, _RegistrySupport(verdicts), allows_single_node_partition=True
-    ).propose_partitions()
-    regions: list[set[fx.Node]] = []
-    for part in proposed:
-        nodes = set(part.nodes)
-        size = sum(1 for n in nodes if _is_compute(n) and not _is_size(n))
-        if size < settings.min_block_size and not settings.require_full_compilation:
-            for n in nodes:
-                if _is_compute(n):
-                    placements[n.name].reason = Reason.BLOCK_TOO_SMALL
-                    placements[
-                        n.name
-                    ].detail = (
-                        f"region of {size} node(s) < min_block_size={settings.min_block_size}"
-                    )
-            continue
-        regions.append(nodes)
+    for nodes, size in small:
+        for n in nodes:
+            if _is_compute(n):
+                placements[n.name].reason = Reason.BLOCK_TOO_SMALL
+                placements[
+                    n.name
+                ].detail = f"region of {size} node(s) < min_block_size={settings.min_block_size}"
     names: list[str] = []
     state = mutated_attrs(gm)
     for k, nodes in enumerate(regions):

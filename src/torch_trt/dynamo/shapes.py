@@ -15,6 +15,7 @@ from typing import Any
 import sympy
 import torch
 from torch import fx
+from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols
 from torch.utils._sympy.value_ranges import ValueRanges, bound_sympy
 
 from torch_trt.errors import CaptureError
@@ -158,3 +159,84 @@ def dims_json(shape: Sequence[int | torch.SymInt]) -> list[Any]:
         expr = dim_expr(d)
         out.append(int(expr) if expr.is_number else str(expr))
     return out
+
+
+# -- data-dependent sizes ------------------------------------------------------------------------
+# Ops whose output sizes count elements of their inputs (nonzero, x[mask], unique): each such
+# size lies in [0, number of input elements] whatever the data.
+_COUNTING_OPS = frozenset(
+    {
+        torch.ops.aten.nonzero.default,
+        torch.ops.aten.index.Tensor,
+        torch.ops.aten.masked_select.default,
+        torch.ops.aten._unique2.default,
+        torch.ops.aten.unique_consecutive.default,
+        torch.ops.aten.unique_dim.default,
+    }
+)
+
+
+def _upper(expr: sympy.Expr, ranges: Mapping[sympy.Symbol, ValueRanges[Any]]) -> Any:
+    return bound_sympy(expr, dict(ranges)).upper
+
+
+def counted_ranges(gm: fx.GraphModule) -> dict[sympy.Symbol, ValueRanges[Any]]:
+    """``[0, elements of the inputs]`` for every data-dependent size symbol an op of
+    ``_COUNTING_OPS`` makes (the size symbols of inputs keep the ranges torch.export recorded).
+
+    torch's own ranges for these symbols also hold what the program *checks* about them
+    (``torch._check(n > 2)`` narrows ``u0`` to ``[3, ...]``), so they cannot tell a check that
+    always holds from one that can fail.
+    """
+    ranges: dict[sympy.Symbol, ValueRanges[Any]] = {}
+    for node in gm.graph.nodes:
+        if node.op != "call_function" or node.target not in _COUNTING_OPS:
+            continue
+        vals = node.meta.get("val")
+        outs = vals if isinstance(vals, list | tuple) else [vals]
+        made = {
+            s
+            for t in outs
+            if isinstance(t, torch.Tensor)
+            for s in free_unbacked_symbols(t)
+            if s not in ranges
+        }
+        if not made:
+            continue
+        counted = node.all_input_nodes
+        if node.target is torch.ops.aten.index.Tensor:  # x[mask] counts the mask's elements
+            counted = [i for i in node.args[1] if isinstance(i, fx.Node)]
+        ins = [i.meta.get("val") for i in counted]
+        ins = [t for t in ins if isinstance(t, torch.Tensor)]
+        known = {s: vr for t in ins for d in t.shape for s, vr in _backed_ranges(d).items()}
+        rank = max(t.dim() for t in ins)
+        total: Any = 1
+        for k in range(1, rank + 1):  # the broadcast shape's dims are at most these
+            total *= max(_upper(dim_expr(t.shape[-k]), known) for t in ins if t.dim() >= k)
+        for s in made:
+            ranges[s] = ValueRanges(0, total)
+    return ranges
+
+
+def _backed_ranges(d: int | torch.SymInt) -> dict[sympy.Symbol, ValueRanges[Any]]:
+    if not isinstance(d, torch.SymInt) or d.node.shape_env is None:
+        return {}
+    env = d.node.shape_env
+    return {s: env.var_to_range[s] for s in d.node.expr.free_symbols if s in env.var_to_range}
+
+
+def always_holds(cond: torch.SymBool, counted: Mapping[sympy.Symbol, ValueRanges[Any]]) -> bool:
+    """Whether a runtime assertion on data-dependent sizes holds for any data: true from the
+    input ranges and ``counted`` (:func:`counted_ranges`) alone."""
+    expr = cond.node.expr
+    env = cond.node.shape_env
+    ranges: dict[sympy.Symbol, ValueRanges[Any]] = {}
+    for s in expr.free_symbols:
+        if s in counted:
+            ranges[s] = counted[s]
+        elif env is not None and s in env.var_to_range and not free_unbacked_symbols(s):
+            ranges[s] = env.var_to_range[s]
+        else:
+            ranges[s] = ValueRanges.unknown()
+    vr = bound_sympy(expr, ranges)
+    return bool(vr.is_singleton() and vr.lower == sympy.true)

@@ -6,12 +6,20 @@ compute capabilities it targets, the binding names, dtypes, shapes and profiles.
 engines and execution contexts are cached per process by ``engine_id`` and CUDA device (an
 engine is deserialized under the device it runs on); a call only checks inputs, binds pointers
 and launches on the current torch CUDA stream.
+
+An output whose size depends on the data (``nonzero``, ``x[mask]``; its metadata shape names a
+symbol no input defines, such as ``"u0"``) has no size before the engine runs: TensorRT reports
+``-1`` for it after the input shapes are set. Such an output gets an ``IOutputAllocator``
+(:class:`OutputBuffer`): during ``execute_async_v3`` TensorRT asks it for memory
+(``reallocate_output_async``) and tells it the final shape (``notify_shape``, before
+``execute_async_v3`` returns), and the output is that memory viewed with that shape.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -89,6 +97,17 @@ class EngineMetadata:
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
+    def data_dependent_outputs(self) -> tuple[str, ...]:
+        """Names of the outputs whose size depends on the data: a dim names a size symbol
+        (``"u0"``, ``"5*u0"``) that no input dim defines, so it is known only after a run.
+
+        Example:
+            >>> meta.data_dependent_outputs()   # outputs shaped ("u0", 3) and (4, 3)
+            ('output_0',)
+        """
+        known = {sym for b in self.inputs for d in b.shape for sym in _symbols(d)}
+        return tuple(b.name for b in self.outputs if any(set(_symbols(d)) - known for d in b.shape))
+
     @classmethod
     def from_json(cls, text: str) -> EngineMetadata:
         """Parse and validate a metadata record."""
@@ -116,6 +135,12 @@ class EngineMetadata:
             raise
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise EngineFormatError(f"corrupt engine metadata: {e}") from e
+
+
+def _symbols(dim: int | str) -> list[str]:
+    """The size symbols (``s0``, ``u1``: lower-case letters then digits) in a dim expression;
+    torch's size functions (``FloorDiv``, ``Max``) are capitalised."""
+    return re.findall(r"\b[a-z]+[0-9]+\b", dim) if isinstance(dim, str) else []
 
 
 def shape_problem(
@@ -354,6 +379,76 @@ def _address(t: torch.Tensor, device: torch.device) -> int:
     return int(_SCRATCH[key].data_ptr())
 
 
+class OutputBuffer:
+    """Memory for one output of data-dependent size, handed to TensorRT as its
+    ``IOutputAllocator`` (the object :func:`output_allocator` makes wraps one of these).
+
+    TensorRT calls :meth:`reallocate` with the bytes it needs (possibly an upper bound, possibly
+    more than once) and :meth:`notify_shape` once the shape is known; :meth:`result` is then the
+    output. A new buffer is made for every call: the outputs of earlier calls stay valid.
+    """
+
+    def __init__(self, name: str, dtype: torch.dtype, device: torch.device) -> None:
+        self.name = name
+        self.dtype = dtype
+        self.device = device
+        self.memory: torch.Tensor | None = None
+        self.shape: tuple[int, ...] | None = None
+        self.problem: str | None = None
+
+    def reallocate(self, size: int, alignment: int) -> int:
+        """The address of at least ``size`` bytes aligned to ``alignment``, or 0 (TensorRT's
+        "cannot allocate") after recording why."""
+        if self.memory is None or self.memory.numel() < size:
+            self.memory = cuda.empty((max(int(size), 1),), torch.uint8, self.device)
+        address = int(self.memory.data_ptr())
+        if alignment > 0 and address % alignment:
+            self.problem = f"the allocation at {address:#x} is not {alignment}-byte aligned"
+            return 0
+        return address
+
+    def notify_shape(self, shape: Sequence[int]) -> None:
+        self.shape = tuple(int(d) for d in shape)
+
+    def result(self, engine: str) -> torch.Tensor:
+        """The output: the memory TensorRT wrote, viewed with the shape it reported."""
+        if self.problem is not None or self.shape is None or any(d < 0 for d in self.shape):
+            why = self.problem or f"it reported shape {self.shape}"
+            raise RuntimeUnavailableError(
+                f"engine {engine}: TensorRT did not produce output {self.name!r} of "
+                f"data-dependent size: {why}"
+            )
+        numel = 1
+        for d in self.shape:
+            numel *= d
+        if numel == 0 or self.memory is None:
+            return cuda.empty(self.shape, self.dtype, self.device)
+        nbytes = numel * self.dtype.itemsize
+        return self.memory[:nbytes].view(self.dtype).view(self.shape)
+
+
+def output_allocator(buffer: OutputBuffer) -> Any:
+    """A ``trt.IOutputAllocator`` that forwards TensorRT's calls to ``buffer``."""
+    trt = _trt.load()
+
+    class _Allocator(trt.IOutputAllocator):  # type: ignore[misc, name-defined]
+        def __init__(self) -> None:
+            trt.IOutputAllocator.__init__(self)
+
+        def reallocate_output(self, name: str, memory: Any, size: int, alignment: int) -> int:
+            return buffer.reallocate(size, alignment)
+
+        def reallocate_output_async(
+            self, name: str, memory: Any, size: int, alignment: int, stream: Any
+        ) -> int:
+            return buffer.reallocate(size, alignment)
+
+        def notify_shape(self, name: str, shape: Any) -> None:
+            buffer.notify_shape(shape)
+
+    return _Allocator()
+
+
 def _bind(ctx: Any, meta: EngineMetadata, inputs: Sequence[torch.Tensor]) -> Iterator[Any]:
     """Set input shapes and addresses; yield each output's binding and shape."""
     for t, b in zip(inputs, meta.inputs, strict=True):
@@ -374,8 +469,15 @@ def execute(
     with loaded.lock, cuda.use(device):
         ctx = loaded.context
         keep = [t.contiguous() for t in inputs]
-        outputs = []
+        outputs: list[torch.Tensor | OutputBuffer] = []
+        allocators = []  # alive until the launch returns
         for b, shape in _bind(ctx, meta, keep):
+            if any(d < 0 for d in shape):  # data-dependent: sized while the engine runs
+                buffer = OutputBuffer(b.name, b.torch_dtype, device)
+                allocators.append(output_allocator(buffer))
+                ctx.set_output_allocator(b.name, allocators[-1])
+                outputs.append(buffer)
+                continue
             out = cuda.empty(shape, b.torch_dtype, device)
             ctx.set_tensor_address(b.name, _address(out, device))
             outputs.append(out)
@@ -385,4 +487,9 @@ def execute(
         # The input copies must outlive the launch: tie them to the stream.
         for t in keep:
             cuda.keep_until_done(t, stream)
-    return outputs
+        # TensorRT is done with the allocators when execute_async_v3 returns; unset them so the
+        # cached context holds no pointer to a freed one.
+        for o in outputs:
+            if isinstance(o, OutputBuffer):
+                ctx.set_output_allocator(o.name, None)
+    return [o.result(meta.name) if isinstance(o, OutputBuffer) else o for o in outputs]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import operator
+from collections.abc import Callable
 from typing import Any
 
 import sympy
@@ -148,18 +149,32 @@ def _eval_dim(expr: sympy.Expr, env: dict[str, Any]) -> Any:
     return None
 
 
-def output_shapes(meta: EngineMetadata, inputs: list[torch.Tensor]) -> list[list[Any]]:
-    """Output sizes from the metadata's size expressions and the inputs' (Sym)Int sizes;
-    ``None`` marks a size that cannot be derived from the inputs."""
+def output_shapes(
+    meta: EngineMetadata, inputs: list[torch.Tensor], fresh: Callable[[], Any] | None = None
+) -> list[list[Any]]:
+    """Output sizes from the metadata's size expressions and the inputs' (Sym)Int sizes.
+
+    A symbol no input defines is a data-dependent size (``"u0"``): with ``fresh``, each such
+    symbol gets one new size from it, shared by every output dim that names it (``"u0"`` and
+    ``"3*u0"`` stay related); without, such a dim is ``None``.
+    """
     env: dict[str, Any] = {}
     for t, b in zip(inputs, meta.inputs, strict=False):
         for size, dim in zip(t.shape, b.shape, strict=False):
             if isinstance(dim, str) and dim.isidentifier():
                 env.setdefault(dim, size)
-    return [
-        [d if isinstance(d, int) else _eval_dim(_parse_dim(d), env) for d in b.shape]
-        for b in meta.outputs
-    ]
+
+    def dim_size(d: int | str) -> Any:
+        if isinstance(d, int):
+            return d
+        expr = _parse_dim(d)
+        if fresh is not None:
+            for sym in sorted(expr.free_symbols, key=str):
+                if str(sym) not in env:
+                    env[str(sym)] = fresh()
+        return _eval_dim(expr, env)
+
+    return [[dim_size(d) for d in b.shape] for b in meta.outputs]
 
 
 @execute_engine.register_fake
@@ -174,8 +189,10 @@ def _execute_engine_fake(
         device = inputs[0].device
     else:
         device = torch.device("cpu" if selected(meta.runtime) == "reference" else "cuda")
+    # A data-dependent size is only known once the engine ran: an unbacked size for torch.
+    fresh = torch.library.get_ctx().new_dynamic_size
     outs = []
-    for shape, b in zip(output_shapes(meta, inputs), meta.outputs, strict=True):
-        sizes = [torch.library.get_ctx().new_dynamic_size() if d is None else d for d in shape]
+    for shape, b in zip(output_shapes(meta, inputs, fresh), meta.outputs, strict=True):
+        sizes = [fresh() if d is None else d for d in shape]
         outs.append(torch.empty(sizes, dtype=b.torch_dtype, device=device))
     return outs

@@ -13,6 +13,7 @@ from torch_trt.convert.ops import (  # noqa: F401
     embedding_bag,
     index,
     matmul,
+    nonzero,
     norm,
     pad,
     pool,
@@ -29,4 +30,5 @@ from torch_trt.convert.ops import (  # noqa: F401
     strided,
     symbolic,
     unary,
+    unique,
 )

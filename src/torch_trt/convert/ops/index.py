@@ -16,6 +16,7 @@ import torch
 from torch import fx
 
 from torch_trt.convert.context import ConversionContext, normalize_dim
+from torch_trt.convert.ops.nonzero import index_with_mask, int8_problem, mask_index_problem
 from torch_trt.convert.ops.shape import size_of
 from torch_trt.convert.registry import arg_val, converter
 
@@ -119,11 +120,12 @@ def _index_check(node: fx.Node) -> str | None:
     vals = [i.meta.get("val") if isinstance(i, fx.Node) else i for i in indices]
     if all(v is None for v in vals):
         return "index without index tensors"
+    if any(isinstance(v, torch.Tensor) and v.dtype == torch.bool for v in vals):
+        data = arg_val(node, "self")
+        return mask_index_problem(indices, data) or int8_problem(data.dtype)
     for k, v in enumerate(vals):
         problem = _index_dtype_problem(v, f"indices[{k}]")
         if problem is not None:
-            if isinstance(v, torch.Tensor) and v.dtype in (torch.bool, torch.uint8):
-                problem += " (boolean masks give data-dependent shapes)"
             return problem
     return _data_rank_problem(node)
 
@@ -150,12 +152,16 @@ def _linear_index(ctx: ConversionContext, idx: Sequence[Any], sizes: Sequence[An
 
 @converter(aten.index.Tensor, check=_index_check, dynamic=True)
 def convert_index(ctx: ConversionContext, self: Any, indices: Sequence[Any]) -> Any:
-    """``self[i0, i1, ...]`` with int index tensors (``None`` = full slice).
+    """``self[i0, i1, ...]`` with int index tensors (``None`` = full slice), or one boolean mask
+    (``x[mask]``, ``x[:, mask]``: a result of data-dependent size; not int8 data).
 
     The indexed dims are merged into one and gathered with a flat index. As in torch, when
     the index tensors are not adjacent the broadcast index dims come first in the result:
-    permuting the indexed dims to the front gives exactly that.
+    permuting the indexed dims to the front gives exactly that. A boolean mask (``x[mask]``)
+    selects the True elements instead: a result of data-dependent size (convert/ops/nonzero.py).
     """
+    if any(i is not None and ctx.dtype(i) == torch.bool for i in indices):
+        return index_with_mask(ctx, self, indices)
     self = ctx.itensor(self)
     rank = len(ctx.shape(self))
     dims = [d for d, i in enumerate(indices) if i is not None]

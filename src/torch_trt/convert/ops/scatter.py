@@ -28,6 +28,7 @@ from torch import fx
 from torch_trt.convert.context import ConversionContext, normalize_dim
 from torch_trt.convert.ops.compare import select
 from torch_trt.convert.ops.index import wrap_negative
+from torch_trt.convert.ops.nonzero import put_mask_problem, put_with_mask
 from torch_trt.convert.ops.reduce import iota, reduce
 from torch_trt.convert.ops.shape import expand_to, is_static, size_of, slice_any, to_dtype
 from torch_trt.convert.registry import arg_val, converter, meta_val, node_args
@@ -310,6 +311,8 @@ def convert_scatter_reduce_two(
 
 def _index_put_check(node: fx.Node) -> str | None:
     indices = [t.meta.get("val") if isinstance(t, fx.Node) else t for t in arg_val(node, "indices")]
+    if any(getattr(t, "dtype", None) == torch.bool for t in indices):
+        return put_mask_problem(node)
     given = [i for i, t in enumerate(indices) if t is not None]
     if not given:
         return "index_put without index tensors is not supported"
@@ -355,7 +358,10 @@ def convert_index_put(
     accumulate: bool = False,
 ) -> Any:
     """``self[indices] = values`` (``+=`` with accumulate, where duplicates sum) for adjacent
-    index tensors (``x[i, j] = v``, ``x[:, i] = v``)."""
+    index tensors (``x[i, j] = v``, ``x[:, i] = v``), or a boolean mask (``x[mask] = v``, with
+    ``v`` broadcast over the selected elements, not one value per element)."""
+    if any(t is not None and ctx.dtype(t) == torch.bool for t in indices):
+        return put_with_mask(ctx, self, indices, values, accumulate)
     x = ctx.itensor(self)
     dtype = ctx.dtype(x)
     first = next(i for i, t in enumerate(indices) if t is not None)
