@@ -27,6 +27,7 @@ from torch_trt.testing import (
 )
 
 aten = torch.ops.aten
+REPEAT = aten.repeat.default
 
 
 def r(*shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -44,6 +45,12 @@ CASES: list[tuple[str, Callable[..., Any], list[torch.Tensor], Sequence[Any]]] =
     ("view", lambda x: x.view(6, -1), [r(2, 3, 4)], [aten.view.default]),
     ("view_flatten", lambda x: x.flatten(1), [r(2, 3, 4)], [aten.view.default]),
     ("view_to_scalar", lambda x: x.view(()), [r(1, 1)], [aten.view.default]),
+    (
+        "reshape_copy",
+        lambda x: aten._reshape_copy.default(x, [6, -1]),
+        [r(2, 3, 4)],
+        [aten._reshape_copy.default],
+    ),
     ("view_int64", lambda x: x.reshape(4, 6), [r(2, 3, 4, dtype=torch.int64)], []),
     ("view_noncontig", lambda x: x.transpose(0, 1).reshape(-1), [r(2, 3)], [aten.clone.default]),
     ("permute", lambda x: x.permute(2, 0, 1), [r(2, 3, 4)], [aten.permute.default]),
@@ -97,6 +104,12 @@ CASES: list[tuple[str, Callable[..., Any], list[torch.Tensor], Sequence[Any]]] =
     ("split_unbind", lambda x: x.unbind(1), [r(2, 3)], []),
     ("repeat", lambda x: x.repeat(2, 1, 3), [r(3, 2)], [aten.repeat.default]),
     ("repeat_tile_int32", lambda x: x.tile((2, 2)), [r(2, 3, dtype=torch.int32)], []),
+    ("repeat_new_leading_dims", lambda x: x.repeat(2, 3, 1, 2), [r(3, 2)], [REPEAT]),
+    ("repeat_ones", lambda x: x.repeat(1, 1) * 2, [r(3, 2)], [REPEAT]),
+    ("repeat_zero", lambda x: x.repeat(0, 2), [r(3, 2)], [REPEAT]),
+    ("repeat_bool", lambda x: x.repeat(2, 2), [r(2, 3) > 0], [REPEAT]),
+    ("repeat_rank0", lambda x: x.repeat(3), [torch.tensor(1.5)], [REPEAT]),
+    ("repeat_fp16", lambda x: x.repeat(1, 3), [r(2, 3, dtype=torch.float16)], [REPEAT]),
     ("clone", lambda x: x.clone() + 1, [r(2, 3)], [aten.clone.default]),
     ("clone_contiguous", lambda x: x.permute(1, 0).contiguous(), [r(2, 3)], [aten.clone.default]),
     (
@@ -301,6 +314,22 @@ DYNAMIC_CASES: list[tuple[str, Any, list[Input], Sequence[Any]]] = [
     ("split_dynamic_batch", lambda x: x.split(3, 2), [SEQ], [aten.split_with_sizes.default]),
     ("split_chunk_dynamic", lambda x: x.chunk(2, -1), [SEQ], []),
     ("split_unbind_dynamic", lambda x: x.unbind(2), [rng((1, 2, 3), (2, 5, 3), (4, 9, 3))], []),
+    (
+        "reshape_copy_dynamic",
+        lambda x: aten._reshape_copy.default(x, [-1, x.shape[2]]),
+        [SEQ],
+        [aten._reshape_copy.default],
+    ),
+    ("repeat_dynamic", lambda x: x.repeat(2, 1) + 1, [rng((1, 2), (3, 2), (5, 2))], [REPEAT]),
+    ("repeat_dynamic_all_dims", lambda x: x.repeat(3, 1, 2), [SEQ], [REPEAT]),
+    ("repeat_dynamic_new_dims", lambda x: x.repeat(2, 1, 1, 3), [SEQ], [REPEAT]),
+    ("tile_dynamic", lambda x: x.tile(2), [SEQ], [REPEAT]),
+    (
+        "repeat_dynamic_symbolic_count",
+        lambda x: x[:, :1].repeat(1, x.shape[1]),
+        [rng((2, 1), (3, 4), (5, 7))],
+        [REPEAT],
+    ),
 ]
 
 
@@ -320,13 +349,6 @@ DYNAMIC_FALLBACKS: list[tuple[str, Callable[..., Any], list[Input], Any, str]] =
         [rng((3, 2), (5, 2), (8, 2))],
         aten.split_with_sizes.default,
         "split dim 0 is dynamic",
-    ),
-    (
-        "repeat_dynamic",
-        lambda x: x.repeat(2, 1) + 1,
-        [rng((1, 2), (3, 2), (5, 2))],
-        aten.repeat.default,
-        "converter takes static shapes only",
     ),
 ]
 

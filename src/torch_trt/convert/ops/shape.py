@@ -22,7 +22,7 @@ from torch import fx
 from torch.utils._sympy.functions import FloorDiv
 
 from torch_trt.convert.context import ConversionContext, normalize_dim
-from torch_trt.convert.registry import MAX_RANK, arg_val, converter, meta_val
+from torch_trt.convert.registry import arg_val, converter, meta_val
 
 aten = torch.ops.aten
 
@@ -232,6 +232,7 @@ _RESHAPE_LIKE = (
     aten.view.default,
     aten._unsafe_view.default,
     aten.reshape.default,
+    aten._reshape_copy.default,
     aten.squeeze.default,
     aten.squeeze.dim,
     aten.squeeze.dims,
@@ -242,7 +243,7 @@ _RESHAPE_LIKE = (
 
 @converter(*_RESHAPE_LIKE, dynamic=True)
 def convert_reshape_like(ctx: ConversionContext, self: Any, **shape_args: Any) -> Any:
-    """view/reshape/squeeze/unsqueeze/flatten: reshape to the output shape torch recorded.
+    """view/reshape/squeeze/unsqueeze/flatten/_reshape_copy: reshape to the recorded output shape.
 
     Symbolic output dims come from the size argument (view/reshape) when it holds a size
     tensor there, else from the input's dims; one left unknown is inferred (-1).
@@ -295,22 +296,40 @@ def convert_expand(
     return expand_to(ctx, self, list(size))  # size tensors and -1 (keep) pass through
 
 
-def _repeat_check(node: fx.Node) -> str | None:
-    # (r0, s0, r1, s1, ...) is formed internally and must fit TensorRT's rank limit.
-    if 2 * len(arg_val(node, "repeats")) > MAX_RANK:
-        return f"repeat over more than {MAX_RANK // 2} dims"
-    return None
+def wrap_slice(ctx: ConversionContext, t: Any, start: Sequence[Any], size: Sequence[Any]) -> Any:
+    """A WRAP-mode ISliceLayer: ``out[y] = t[(y + start) mod d]`` per dim [OP/Slice].
+
+    ``start`` and ``size`` hold ints or size ITensors; a negative start reads from the end.
+    """
+    rank = len(size)
+    layer = ctx.net.add_slice(t, (0,) * rank, (1,) * rank, (1,) * rank)
+    layer.mode = ctx.trt.SampleMode.WRAP
+    if is_static(start):
+        layer.start = tuple(start)
+    else:
+        layer.set_input(1, ctx.shape_tensor(start))
+    if is_static(size):
+        layer.shape = tuple(size)
+    else:
+        layer.set_input(2, ctx.shape_tensor(size))
+    return layer.get_output(0)
 
 
-@converter(aten.repeat.default, check=_repeat_check)
-def convert_repeat(ctx: ConversionContext, self: Any, repeats: Sequence[int]) -> Any:
-    """``self.repeat(repeats)``: interleave size-1 dims, expand them, merge back."""
-    self = ctx.itensor(self)
-    shape = (1,) * (len(repeats) - len(ctx.shape(self))) + ctx.shape(self)
-    split = [v for s in shape for v in (1, s)]
-    wide = [v for r, s in zip(repeats, shape, strict=True) for v in (r, s)]
-    t = expand_to(ctx, ctx.reshape(self, split), wide)
-    return ctx.reshape(t, tuple(ctx.out.shape))
+@converter(aten.repeat.default, dynamic=True)
+def convert_repeat(ctx: ConversionContext, self: Any, repeats: Sequence[Any]) -> Any:
+    """``self.repeat(repeats)``: one WRAP-mode slice of size ``repeats * shape`` from 0."""
+    x = ctx.itensor(self)
+    if not repeats:
+        return x
+    x = ctx.unsqueeze_to(x, len(repeats))
+    sizes: list[Any] = []
+    for i, r in enumerate(repeats):
+        d = size_of(ctx, x, i)
+        if isinstance(d, int) and isinstance(r, int):
+            sizes.append(d * r)
+        else:
+            sizes.append(ctx.elementwise(ctx.sym(d), ctx.sym(r), "PROD"))
+    return wrap_slice(ctx, x, [0] * len(repeats), sizes)
 
 
 # -- concatenation ------------------------------------------------------------------------------
