@@ -386,18 +386,18 @@ def convert_slice(
     return _slice_dim(ctx, self, d, first_t, count_t, step)
 
 
-def _select_check(node: fx.Node) -> str | None:
-    if isinstance(arg_val(node, "index"), torch.SymInt):
-        return "a select index computed in the graph is not supported"
-    return None
-
-
-@converter(aten.select.int, check=_select_check, dynamic=True)
-def convert_select(ctx: ConversionContext, self: Any, dim: int, index: int) -> Any:
-    """``self.select(dim, index)`` (negative index counts from the end)."""
+@converter(aten.select.int, dynamic=True)
+def convert_select(ctx: ConversionContext, self: Any, dim: int, index: Any) -> Any:
+    """``self.select(dim, index)`` (negative index counts from the end; the index may be a size
+    computed in the graph)."""
     self = ctx.itensor(self)
     shape = ctx.shape(self)
     d = normalize_dim(dim, len(shape))
+    if not isinstance(index, int):  # a size tensor: wrap (index mod size) at run time
+        size = ctx.dim(self, d)
+        wraps = ctx.elementwise(ctx.elementwise(index, size, "FLOOR_DIV"), size, "PROD")
+        at = ctx.reshape(ctx.elementwise(ctx.sym(index), wraps, "SUB"), ())
+        return ctx.net.add_gather(self, at, d).get_output(0)
     if shape[d] >= 0 and not -shape[d] <= index < shape[d]:
         raise ctx.fail(f"index {index} out of range for dim {d} of size {shape[d]}")
     if not ctx.is_dynamic(self):
@@ -411,42 +411,52 @@ def convert_select(ctx: ConversionContext, self: Any, dim: int, index: int) -> A
     return ctx.net.add_gather(self, at, d).get_output(0)
 
 
-def _split_check(node: fx.Node) -> str | None:
+def _unbind_check(node: fx.Node) -> str | None:
     data = arg_val(node, "self")
     if isinstance(data, torch.Tensor) and data.dim() > 0:
         d = normalize_dim(arg_val(node, "dim"), data.dim())
         if not isinstance(data.shape[d], int):
-            return (
-                f"split dim {d} is dynamic ({data.shape[d]}); only a static split dim is supported"
-            )
+            return f"unbind dim {d} is dynamic ({data.shape[d]}): the output count would be too"
     return None
 
 
-def _split(ctx: ConversionContext, self: Any, sizes: Sequence[int], dim: int) -> list[Any]:
+def _split(ctx: ConversionContext, self: Any, sizes: Sequence[Any], dim: int) -> list[Any]:
+    """One slice per size (ints or size tensors) along ``dim``, in order."""
     d = normalize_dim(dim, len(ctx.shape(self)))
-    parts, first = [], 0
+    parts: list[Any] = []
+    first: Any = 0
     for n in sizes:
-        parts.append(_slice_dim(ctx, self, d, first if n else 0, n, 1))  # keep empty in bounds
-        first += n
+        start = 0 if isinstance(n, int) and n == 0 else first  # keep an empty piece in bounds
+        parts.append(_slice_dim(ctx, self, d, start, n, 1))
+        if isinstance(first, int) and isinstance(n, int):
+            first += n
+        else:
+            first = ctx.elementwise(ctx.sym(first), ctx.sym(n), "SUM")
     return parts
 
 
-@converter(aten.split_with_sizes.default, check=_split_check, dynamic=True)
+@converter(aten.split_with_sizes.default, dynamic=True)
 def convert_split_with_sizes(
-    ctx: ConversionContext, self: Any, split_sizes: Sequence[int], dim: int = 0
+    ctx: ConversionContext, self: Any, split_sizes: Sequence[Any], dim: int = 0
 ) -> list[Any]:
-    """``self.split([n0, n1, ...], dim)``: one slice per output."""
+    """``self.split([n0, n1, ...], dim)``: one slice per output (sizes may be symbolic)."""
     return _split(ctx, ctx.itensor(self), split_sizes, dim)
 
 
-@converter(aten.split.Tensor, check=_split_check, dynamic=True)
+@converter(aten.split.Tensor, dynamic=True)
 def convert_split(ctx: ConversionContext, self: Any, split_size: int, dim: int = 0) -> list[Any]:
-    """``self.split(split_size, dim)``: the last piece may be shorter."""
-    d = normalize_dim(dim, len(ctx.shape(self)))
-    return _split(ctx, ctx.itensor(self), [int(o.shape[d]) for o in _outs(ctx)], d)
+    """``self.split(split_size, dim)``: the last piece may be shorter (on a dynamic dim its
+    length is the run-time size minus the others)."""
+    x = ctx.itensor(self)
+    d = normalize_dim(dim, len(ctx.shape(x)))
+    count = len(_outs(ctx))
+    if ctx.shape(x)[d] >= 0:
+        return _split(ctx, x, [int(o.shape[d]) for o in _outs(ctx)], d)
+    rest = ctx.elementwise(ctx.dim(x, d), ctx.sym(split_size * (count - 1)), "SUB")
+    return _split(ctx, x, [split_size] * (count - 1) + [rest], d)
 
 
-@converter(aten.unbind.int, check=_split_check, dynamic=True)
+@converter(aten.unbind.int, check=_unbind_check, dynamic=True)
 def convert_unbind(ctx: ConversionContext, self: Any, dim: int = 0) -> list[Any]:
     """``self.unbind(dim)``: one 0-D-index gather per index, which drops the dim."""
     self = ctx.itensor(self)
