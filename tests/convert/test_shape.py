@@ -332,6 +332,12 @@ DYNAMIC_CASES: list[tuple[str, Any, list[Input], Sequence[Any]]] = [
         [aten.split_with_sizes.default],
     ),
     (
+        "select_dynamic_rank1_to_scalar",  # a 0-D gather (the reference once failed on it)
+        lambda x: x * x[1],
+        [rng((2,), (5,), (9,))],
+        [aten.select.int],
+    ),
+    (
         "select_symbolic_index_last",
         lambda x: x[:, x.shape[1] - 1],
         [SEQ],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch_trt.convert.ops import (  # noqa: F401
     activation,
     attention,
+    binning,
     compare,
     conv,
     creation,
