@@ -67,6 +67,18 @@ CASES: list[tuple[str, Callable[..., Any], list[torch.Tensor], Sequence[Any]]] =
     ("unsqueeze_front_int32", lambda x: x.unsqueeze(0), [r(3, dtype=torch.int32)], []),
     ("cat", lambda x, y: torch.cat([x, y], 1), [r(2, 3), r(2, 5)], [aten.cat.default]),
     ("cat_negdim", lambda x, y: torch.cat([x, y], -1), [r(2, 3), r(2, 5)], [aten.cat.default]),
+    (
+        "cat_empty_constant",  # TensorRT has no empty constants: the converter drops them
+        lambda x: torch.cat([x, torch.empty(2, 0)], 1) * 2,
+        [r(2, 3)],
+        [aten.cat.default],
+    ),
+    (
+        "cat_legacy_empty_1d",
+        lambda x: torch.cat([torch.empty(0), x, torch.zeros(0)], 0) * 2,
+        [r(2, 3)],
+        [aten.cat.default],
+    ),
     ("cat_three", lambda x, y: torch.cat([x, y, x], 0), [r(2, 3), r(4, 3)], [aten.cat.default]),
     (
         "cat_int64",

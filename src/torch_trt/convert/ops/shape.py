@@ -333,12 +333,16 @@ def convert_repeat(ctx: ConversionContext, self: Any, repeats: Sequence[Any]) ->
 
 
 # -- concatenation ------------------------------------------------------------------------------
-@converter(aten.cat.default, dynamic=True)
+@converter(aten.cat.default, dynamic=True, host_args=("tensors",))
 def convert_cat(ctx: ConversionContext, tensors: Sequence[Any], dim: int = 0) -> Any:
-    """``torch.cat(tensors, dim)``: inputs cast to the promoted output dtype."""
+    """``torch.cat(tensors, dim)``: inputs cast to the promoted output dtype; empty constant
+    inputs (which add nothing, and TensorRT has no empty constants) are dropped."""
     out = ctx.out
     rank = out.dim()
-    parts = [ctx.itensor(t) for t in tensors]
+    tensors = [t for t in tensors if not (isinstance(t, torch.Tensor) and t.numel() == 0)]
+    if not tensors:
+        raise ctx.fail("every input of cat is an empty constant")
+    parts = [ctx.tensor_constant(t) if isinstance(t, torch.Tensor) else t for t in tensors]
     # torch skips legacy empty 1-D (0,) inputs whatever the other ranks are.
     parts = [p for p in parts if rank == 1 or ctx.shape(p) != (0,)]
     parts = [to_dtype(ctx, p, out.dtype) for p in parts]
