@@ -20,6 +20,7 @@ from torch_trt.testing import (
 )
 
 aten = torch.ops.aten
+RRELU = aten.rrelu_with_noise_functional.default
 f16, bf16, i32, i64 = torch.float16, torch.bfloat16, torch.int32, torch.int64
 
 
@@ -59,6 +60,10 @@ CASES: list[Case] = [
     ("leaky_relu_slope", lambda x: F.leaky_relu(x, 0.2), [r(2, 3)], [aten.leaky_relu.default]),
     ("elu", F.elu, [r(2, 3)], [aten.elu.default]),
     ("elu_alpha", lambda x: F.elu(x, alpha=0.5), [r(2, 3)], [aten.elu.default]),
+    ("rrelu_eval", lambda x: F.rrelu(x, training=False), [KINKS], [RRELU]),
+    ("rrelu_eval_bounds", lambda x: F.rrelu(x, 0.1, 0.6), [r(3, 4)], [RRELU]),
+    ("rrelu_module_eval", torch.nn.RReLU(0.2, 0.3), [r(2, 5)], [RRELU]),
+    ("rrelu_eval_fp16", lambda x: F.rrelu(x, training=False), [r(3, 4).half()], [RRELU]),
     # Not converted whole: the lowering decomposes these into add/clamp/div/mul.
     ("hardsigmoid", F.hardsigmoid, [KINKS], [aten.clamp.default, aten.div.Tensor]),
     ("hardswish", F.hardswish, [KINKS], [aten.clamp.default, aten.mul.Tensor]),
@@ -79,6 +84,13 @@ def test_converts(fn: Callable[..., Any], inputs: list[torch.Tensor], ops: Seque
 
 
 FALLBACKS: list[tuple[str, Callable[..., Any], list[torch.Tensor], Any, str]] = [
+    (
+        "rrelu_noise_used",
+        lambda x: aten.rrelu_with_noise_functional(x, torch.zeros(2, 3))[1] + 1,
+        [r(2, 3)],
+        RRELU,
+        "rrelu's noise output is used",
+    ),
     (
         "selu_scaled_elu",
         F.selu,
@@ -116,6 +128,7 @@ DYNAMIC_CASES: list[tuple[str, Callable[..., Any], Input, Sequence[Any]]] = [
     ("relu_dyn_int", F.relu, ranged(BATCH, 4, dtype=i32), [aten.relu.default]),
     ("sigmoid_dyn", torch.sigmoid, ranged(BATCH, SEQ), [aten.sigmoid.default]),
     ("tanh_dyn", torch.tanh, ranged(BATCH, 2, SEQ), [aten.tanh.default]),
+    ("rrelu_eval_dyn", lambda x: F.rrelu(x, training=False), ranged(BATCH, SEQ), [RRELU]),
     ("gelu_dyn", F.gelu, ranged(BATCH, SEQ, 4), [aten.gelu.default]),
     (
         "gelu_dyn_tanh_fp16",

@@ -92,6 +92,13 @@ def test_sdpa_matches_eager(case: Case) -> None:
     check_conversion(FnModule(case.fn), _inputs(case), ops=[SDPA])
 
 
+def test_sdpa_same_tensor_as_query_key_value() -> None:
+    """One tensor passed as query, key and value converts (the check once indexed the node's
+    distinct inputs and crashed here)."""
+    x = torch.randn(2, 2, 5, 8, generator=torch.Generator().manual_seed(3))
+    check_conversion(FnModule(lambda t: F.scaled_dot_product_attention(t, t, t)), [x], ops=[SDPA])
+
+
 class BertSelfAttention(nn.Module):
     """A small Hugging Face BERT self-attention layer of (hidden states, attention mask); the
     layer is a submodule, so its weights stay parameters."""

@@ -1,4 +1,5 @@
-"""Padding converters: constant_pad_nd, reflection_pad1d/2d/3d, replication_pad1d/2d/3d."""
+"""Padding converters: constant_pad_nd, reflection_pad1d/2d/3d, replication_pad1d/2d/3d,
+_pad_circular (with static or symbolic pad sizes)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from torch_trt.testing import (
 aten = torch.ops.aten
 f16, bf16, i8, i32, i64 = torch.float16, torch.bfloat16, torch.int8, torch.int32, torch.int64
 CONST = aten.constant_pad_nd.default
+CIRCULAR = aten._pad_circular.default
 REFLECT1, REFLECT2, REFLECT3 = (
     aten.reflection_pad1d.default,
     aten.reflection_pad2d.default,
@@ -82,6 +84,13 @@ CASES: list[Case] = [
     ("replicate2d_bf16", pad((1, 1, 2, 0), "replicate"), [r(1, 2, 3, 3, dtype=bf16)], []),
     ("replicate3d", pad((1, 2, 2, 1, 3, 1), "replicate"), [r(1, 2, 3, 4, 5)], [REPLICATE3]),
     ("replicate3d_unbatched", pad((1, 1, 1, 1, 1, 1), "replicate"), [r(2, 2, 3, 2)], []),
+    ("circular1d", pad((2, 3), "circular"), [r(2, 3, 5)], [CIRCULAR]),
+    ("circular1d_full_width", pad((4, 4), "circular"), [r(1, 2, 4)], [CIRCULAR]),
+    ("circular2d", pad((1, 2, 3, 1), "circular"), [r(1, 2, 4, 5)], [CIRCULAR]),
+    ("circular3d", pad((1, 0, 2, 1, 1, 1), "circular"), [r(1, 2, 3, 4, 5)], [CIRCULAR]),
+    ("circular2d_int64", pad((1, 1, 1, 1), "circular"), [r(1, 1, 3, 3, dtype=i64)], []),
+    ("circular2d_fp16", pad((2, 0, 0, 2), "circular"), [r(1, 2, 3, 3, dtype=f16)], []),
+    ("circular_via_aten_pad", lambda x: aten.pad(x, [1, 2], "circular"), [r(1, 2, 5)], []),
 ]
 
 
@@ -97,13 +106,30 @@ def test_one_slice_layer() -> None:
     assert [e.layers for e in rep.engine_info] == [1]
 
 
-def test_symbolic_pad_falls_back() -> None:
-    """A pad size computed from a dynamic dim stays in PyTorch with a reason saying so."""
+def test_circular_is_one_slice_layer() -> None:
+    """Circular padding is one WRAP-mode slice (the decomposition is 11 slice/copy nodes)."""
+    rep = check_conversion(FnModule(pad((1, 2, 2, 1), "circular")), [r(1, 2, 4, 4)]).report
+    assert [e.layers for e in rep.engine_info] == [1]
+
+
+def test_circular_crop_falls_back() -> None:
+    """Circular padding with a negative (cropping) pad stays in PyTorch: torch wraps the cropped
+    tensor, which one WRAP slice cannot express."""
     check_fallback(
-        FnModule(lambda x: F.pad(x, (0, x.shape[0]))),
+        FnModule(pad((-1, 2, 1, -2), "circular")),
+        [r(1, 2, 4, 5)],
+        op=CIRCULAR,
+        detail="not all provably >= 0",
+    )
+
+
+def test_symbolic_fill_value_falls_back() -> None:
+    """A fill value computed from a dynamic dim stays in PyTorch with a reason saying so."""
+    check_fallback(
+        FnModule(lambda x: aten.constant_pad_nd(x, [0, 1], x.shape[0])),
         [ranged((2, 3, 5), 4)],
         op=CONST,
-        detail="symbolic pad sizes",
+        detail="a symbolic fill value is not supported",
     )
 
 
@@ -123,6 +149,23 @@ DYNAMIC_CASES: list[tuple[str, Callable[..., Any], Input, Sequence[Any]]] = [
     ("replicate1d_dyn", pad((5, 1), "replicate"), ranged(BATCH, 2, SIDE), [REPLICATE1]),
     ("replicate2d_dyn", pad((1, 2, 3, 1), "replicate"), ranged(BATCH, 1, SIDE, 5), []),
     ("replicate3d_dyn", pad((1, 2, 1, 1, 2, 0), "replicate"), ranged(BATCH, 1, 4, SIDE, 4), []),
+    ("circular1d_dyn", pad((2, 1), "circular"), ranged(BATCH, 2, SIDE), [CIRCULAR]),
+    ("circular2d_dyn", pad((1, 2, 2, 1), "circular"), ranged(BATCH, 1, SIDE, SIDE), []),
+    # symbolic pad sizes: pad to a multiple of 4 (Swin's window padding), pad by a size
+    ("constant_dyn_symbolic_pad", lambda x: F.pad(x, (0, (-x.shape[-1]) % 4)), ranged(2, SIDE), []),
+    ("constant_dyn_pad_by_size", lambda x: F.pad(x, (0, x.shape[0])), ranged(BATCH, 4), [CONST]),
+    (
+        "constant_dyn_symbolic_crop",
+        lambda x: F.pad(x, (-(x.shape[1] // 2), 1)),
+        ranged(2, SIDE),
+        [],
+    ),
+    (
+        "reflect2d_dyn_symbolic_pad",
+        lambda x: F.pad(x, (0, (-x.shape[-1]) % 3, 0, (-x.shape[-2]) % 3), mode="reflect"),
+        ranged(1, 2, SIDE, SIDE),
+        [REFLECT2],
+    ),
 ]
 
 

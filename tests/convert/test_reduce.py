@@ -71,6 +71,7 @@ AMAX, AMIN, MAX_ALL, MIN_ALL = (
 )
 MAX_DIM, MIN_DIM = aten.max.dim, aten.min.dim
 ARGMAX, ARGMIN, VAR = aten.argmax.default, aten.argmin.default, aten.var.correction
+VAR_MEAN = aten.var_mean.correction
 SOFTMAX, LOG_SOFTMAX = aten.softmax.int, aten.log_softmax.int
 F16 = torch.float16
 
@@ -140,6 +141,16 @@ CASES = [
     Case("var_keepdim", lambda x: x.var((0, 2), keepdim=True, correction=2), randn(3, 4, 5), [VAR]),
     Case("var_std", lambda x: x.std(-1), randn(3, 6), [VAR]),
     Case("var_fp16", lambda x: x.var(-1), randn(3, 16, dtype=F16), [VAR]),
+    Case("var_mean", lambda x: torch.var_mean(x, 1), randn(2, 5, 4), [VAR_MEAN]),
+    Case("var_mean_all", lambda x: torch.var_mean(x, correction=0), randn(3, 4), [VAR_MEAN]),
+    Case(
+        "var_mean_keepdim",
+        lambda x: torch.var_mean(x, (0, 2), keepdim=True, correction=2),
+        randn(3, 4, 5),
+        [VAR_MEAN],
+    ),
+    Case("std_mean", lambda x: torch.std_mean(x, -1), randn(3, 6), [VAR_MEAN]),
+    Case("var_mean_fp16", lambda x: torch.var_mean(x, -1), randn(3, 16, dtype=F16), [VAR_MEAN]),
     Case("softmax_dim0", lambda x: x.softmax(0), randn(3, 4, 5), [SOFTMAX]),
     Case("softmax_dim1", lambda x: x.softmax(1), randn(3, 4, 5), [SOFTMAX]),
     Case("softmax_dim2", lambda x: x.softmax(2), randn(3, 4, 5), [SOFTMAX]),
@@ -186,6 +197,13 @@ def test_reduction_matches_eager(case: Case) -> None:
 FALLBACKS = [
     ("var_correction_too_large", lambda x: x.var(1, correction=4), randn(2, 4), VAR, "<= 0"),
     ("var_rank0", lambda x: x.var(), randn(), VAR, "1 - 1 <= 0 degrees of freedom"),
+    (
+        "var_mean_correction_too_large",
+        lambda x: torch.var_mean(x, 1, correction=4),
+        randn(2, 4),
+        VAR_MEAN,
+        "<= 0",
+    ),
 ]
 
 
@@ -226,6 +244,7 @@ DYNAMIC_CASES = [
     ("argmin_dyn_flat", lambda x: x.argmin(), ranged(BATCH, SEQ, dtype=I32), [ARGMIN]),
     ("argmax_dyn_flat_keepdim", lambda x: x.argmax(keepdim=True), ranged(BATCH, 3), [ARGMAX]),
     ("var_dyn_axis", lambda x: x.var(1), ranged(BATCH, SEQ, 4), [VAR]),
+    ("var_mean_dyn", lambda x: torch.var_mean(x, 1), ranged(BATCH, SEQ, 4), [VAR_MEAN]),
     ("var_dyn_all_unbiased", lambda x: x.var(correction=0), ranged(BATCH, 3), [VAR]),
     ("var_dyn_keepdim_std", lambda x: x.std((0, 1), keepdim=True), ranged(BATCH, SEQ, 2), [VAR]),
     ("softmax_dyn_static_axis", lambda x: x.softmax(-1), ranged(BATCH, SEQ, 6), [SOFTMAX]),

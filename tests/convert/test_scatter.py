@@ -377,6 +377,13 @@ FALLBACKS: list[tuple[str, Callable[..., Any], list[Any], Any, str]] = [
         "a negative slice start on a dynamic dim",
     ),
     (
+        "slice_scatter_symbolic_start_maybe_negative",
+        lambda x, y: x.slice_scatter(y, 1, 6 - x.shape[0], 8 - x.shape[0]),
+        [ranged((2, 3, 8), 9), ranged((2, 3, 8), 2)],
+        SLICE_SCATTER,
+        "may be negative is not supported",
+    ),
+    (
         "scatter_reduce_mean_int",
         lambda x, s, i: x.scatter_reduce(0, i, s, "mean"),
         [r(3, dtype=i64), r(4, dtype=i64), any_index((4,), 3)],
@@ -425,6 +432,20 @@ DYNAMIC_CASES: list[tuple[str, Callable[..., Any], list[Input], Any, Sequence[An
         "slice_scatter_dyn",
         lambda x: x.slice_scatter(x[:, :2] * 2, 1, 1, 3),
         [ranged(BATCH, SEQ)],
+        None,
+        [SLICE_SCATTER],
+    ),
+    (
+        "slice_scatter_dyn_symbolic_start",  # write the last two positions (a cache tail)
+        lambda x, y: x.slice_scatter(y, 1, x.shape[1] - 2),
+        [ranged(BATCH, SEQ), ranged(BATCH, 2)],
+        None,
+        [SLICE_SCATTER],
+    ),
+    (
+        "slice_scatter_dyn_start_from_other_input",
+        lambda x, y: x.slice_scatter(y * 2, 0, y.shape[0], y.shape[0] * 2),
+        [ranged((6, 8, 12), 3), ranged((1, 2, 4), 3)],
         None,
         [SLICE_SCATTER],
     ),

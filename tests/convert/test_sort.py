@@ -143,6 +143,13 @@ FALLBACKS: list[tuple[str, Callable[..., Any], list[Any], Any, str]] = [
         "(converted for bool/int8/int32 only)",
     ),
     ("topk_k_too_large", lambda x: x.topk(3841, 1), [distinct(1, 3841)], TOPK, "k <= 3840"),
+    (
+        "topk_symbolic_k_unbounded",
+        lambda x: x.topk(x.shape[1] - 1, 1),
+        [ranged(2, (2, 8, 5000))],
+        TOPK,
+        "a symbolic k",
+    ),
     ("sort_too_long", lambda x: x.sort(1), [distinct(1, 3841)], SORT, "k <= 3840"),
     (
         "sort_dynamic_too_long",
@@ -180,6 +187,13 @@ DYNAMIC_CASES: list[tuple[str, Callable[..., Any], Input, Any, Sequence[Any]]] =
     ("sort_dyn_axis", lambda x: x.sort(1), ranged(BATCH, SEQ), [BATCH, SEQ], [SORT]),
     ("sort_dyn_rank1", lambda x: x.sort(0, descending=True), ranged(SEQ), [SEQ], [SORT]),
     ("argsort_dyn_batch", lambda x: x.argsort(1), ranged(BATCH, 6), [BATCH, (6,) * 3], [SORT]),
+    (
+        "topk_dyn_symbolic_k",
+        lambda x: x.topk(x.shape[1] // 2, 1),
+        ranged(BATCH, (4, 5, 9)),  # export guards k != 1
+        [BATCH, (4, 5, 9)],
+        [TOPK],
+    ),
     (
         "sort_stable_dyn",
         lambda x: x.sort(dim=1, stable=True),

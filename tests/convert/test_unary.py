@@ -1,5 +1,5 @@
 """Unary converters: neg, abs, sign, exp, log, sqrt, rsqrt, reciprocal, trigonometric and
-hyperbolic functions and their inverses, erf, rounding."""
+hyperbolic functions and their inverses, erf, rounding, isinf / isnan."""
 
 from __future__ import annotations
 
@@ -40,6 +40,10 @@ def pos(*shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
 UNIT = torch.tensor([-1.0, -0.99, -0.5, -0.1, 0.0, 0.2, 0.7, 0.999, 1.0])
 # Halves and their neighbours, where rounding modes differ.
 HALVES = torch.tensor([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, -0.49, 0.51, 3.7, -3.7, 0.0])
+
+# Infinities, NaN, huge and tiny finite values.
+SPECIAL = torch.tensor([float("inf"), -float("inf"), float("nan"), 3e38, -1e-30, 0.0, 2.5])
+ISINF, ISNAN = aten.isinf.default, aten.isnan.default
 
 Case = tuple[str, Callable[..., Any], list[torch.Tensor], Sequence[Any]]
 CASES: list[Case] = [
@@ -91,6 +95,14 @@ CASES: list[Case] = [
     ("round_decimals_neg", lambda x: torch.round(x, decimals=-1), [r(8, scale=50)], []),
     ("trunc", torch.trunc, [HALVES], [aten.trunc.default]),
     ("trunc_fp16", torch.trunc, [HALVES.half()], [aten.trunc.default]),
+    ("isinf", torch.isinf, [SPECIAL], [ISINF]),
+    ("isnan", torch.isnan, [SPECIAL], [ISNAN]),
+    ("isinf_fp16", torch.isinf, [SPECIAL.half()], [ISINF]),
+    ("isnan_bf16", torch.isnan, [SPECIAL.bfloat16()], [ISNAN]),
+    ("isinf_int", torch.isinf, [r(6, dtype=i64)], [ISINF]),
+    ("isnan_int8", torch.isnan, [r(6, dtype=torch.int8)], [ISNAN]),
+    ("isnan_bool", torch.isnan, [r(2, 3) > 0], [ISNAN]),
+    ("nan_to_num", lambda x: torch.nan_to_num(x, 0.0, 9.0, -9.0), [SPECIAL], [ISNAN]),
 ]
 
 
@@ -146,6 +158,9 @@ DYNAMIC_CASES: list[tuple[str, Callable[..., Any], Input, Sequence[Any]]] = [
     ("asinh_dyn", torch.asinh, ranged(BATCH, SEQ), [aten.asinh.default]),
     ("acosh_dyn", lambda x: torch.acosh(x.abs() + 1), ranged(BATCH, 4), [aten.acosh.default]),
     ("atanh_dyn", lambda x: torch.atanh(x.tanh() * 0.9), ranged(BATCH, 4), [aten.atanh.default]),
+    ("isinf_dyn", lambda x: torch.isinf(1 / x.round()), ranged(BATCH, SEQ), [ISINF]),
+    ("isnan_dyn", lambda x: torch.isnan(x.log()), ranged(BATCH, SEQ), [ISNAN]),
+    ("isnan_dyn_int", torch.isnan, ranged(BATCH, 4, dtype=i32), [ISNAN]),
 ]
 
 

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import torch
 
 import torch_trt.convert.ops  # noqa: F401  (registers every converter)
+from torch_trt.convert.peer_ops import LEFT_TO_DECOMPOSITION, PEER_OVERLOADS
 from torch_trt.convert.registry import Converter, lookup, registered_ops
 from torch_trt.settings import op_name
 
@@ -36,8 +37,8 @@ TensorRT's limits, ...); the compile report names the reason for every such node
 here may still convert through their core-ATen decompositions (`roll`, `tril`, `masked_fill`,
 `addcmul`, `baddbmm`, `select_scatter`, ... are tested that way in `tests/convert/`).
 
-A comparison with Torch-TensorRT's converter set (the overloads it converts that are left to
-decomposition here, with the reason) is not written yet.
+The last section compares with Torch-TensorRT's converter set (`convert/peer_ops.py`): each
+overload it converts is either converted here or left to decomposition, with the reason.
 """
 
 
@@ -70,8 +71,38 @@ def shipped_ops() -> list[object]:
     return ops
 
 
+def peer_rows(converted: set[str]) -> list[str]:
+    """One row per Torch-TensorRT overload: "converted", or why it needs no converter here.
+
+    Args:
+        converted: names (``aten.op.overload``) of the overloads with a shipped converter.
+    """
+    rows = []
+    for name in PEER_OVERLOADS:
+        here = "converted" if name in converted else LEFT_TO_DECOMPOSITION.get(name, "**missing**")
+        cell = here.replace("|", "\\|")
+        rows.append(f"| `{name}` | {cell} |")
+    return rows
+
+
+def _peer_section(converted: set[str]) -> list[str]:
+    done = sum(1 for name in PEER_OVERLOADS if name in converted)
+    pending = sum(1 for v in LEFT_TO_DECOMPOSITION.values() if v.startswith("pending:"))
+    return [
+        f"## Torch-TensorRT's converters ({len(PEER_OVERLOADS)} overloads)\n",
+        f"Converted here: {done}; left to decomposition or never reaching partition: "
+        f"{len(LEFT_TO_DECOMPOSITION) - pending}; pending in another work area: {pending}. "
+        "`tests/convert/test_peer.py` exports and lowers a module for each reason and checks "
+        "it.\n",
+        "| Overload | Here |\n|---|---|",
+        *peer_rows(converted),
+        "",
+    ]
+
+
 def operators_markdown() -> str:
-    """The operator page: every shipped ATen overload, then the SymInt operators.
+    """The operator page: every shipped ATen overload, the SymInt operators, then the comparison
+    with Torch-TensorRT's converter set.
 
     Returns:
         The Markdown text of docs/operators.md.
@@ -91,6 +122,7 @@ def operators_markdown() -> str:
         head,
         *_rows(sym_ops),
         "",
+        *_peer_section({op_name(t) for t in aten_ops}),
     ]
     return "\n".join(lines)
 

@@ -229,11 +229,25 @@ def _tensor_values(node: fx.Node) -> Iterable[tuple[str, torch.Tensor]]:
             yield f"input {i} ({inp.name})", val
     out = node.meta.get("val")
     outs = out if isinstance(out, list | tuple) else [out]
+    used = _used_outputs(node) if isinstance(out, list | tuple) else None
     for j, val in enumerate(outs):
+        if used is not None and j not in used:
+            continue  # never read, so never produced (e.g. a fused attention's RNG state)
         if isinstance(val, torch.Tensor):
             yield f"output {j}", val
         elif val is not None and not isinstance(val, int | float | bool):
             return
+
+
+def _used_outputs(node: fx.Node) -> set[int] | None:
+    """Indices of a multi-output node's outputs that some ``getitem`` user reads; ``None`` (all)
+    when a user takes the whole tuple."""
+    used = set()
+    for user in node.users:
+        if user.target is not operator.getitem or not isinstance(user.args[1], int):
+            return None
+        used.add(user.args[1])
+    return used
 
 
 def meta_val(node: Any) -> torch.Tensor:

@@ -26,6 +26,7 @@ KEEP_WHOLE: tuple[torch._ops.OpOverload, ...] = (
     aten.log_softmax.int,
     aten.gelu.default,
     aten.scaled_dot_product_attention.default,
+    aten._scaled_dot_product_flash_attention_for_cpu.default,  # one IAttention, not ~25 ops
     aten.upsample_nearest2d.vec,
     aten.upsample_bilinear2d.vec,
     aten.upsample_nearest2d.default,
@@ -56,6 +57,7 @@ KEEP_WHOLE: tuple[torch._ops.OpOverload, ...] = (
     aten.replication_pad1d.default,
     aten.replication_pad2d.default,
     aten.replication_pad3d.default,
+    aten._pad_circular.default,  # one WRAP-mode slice instead of slices and slice_scatters
 )
 
 # Nodes that do nothing in an inference graph whose value is their first argument.

@@ -1,11 +1,13 @@
-"""Converters: activations (relu, sigmoid, tanh, gelu, silu, hardtanh, leaky_relu, elu).
+"""Converters: activations (relu, sigmoid, tanh, gelu, silu, hardtanh, leaky_relu, elu, and
+rrelu in eval mode).
 
 Each maps to one ``IActivationLayer`` created with its final type and explicit alpha/beta
 (changing ``.type`` afterwards would keep the old type's defaults). Only RELU takes integers in
 TensorRT; the others take float32/float16/bfloat16, and integer inputs of ops whose torch result
 is a float are cast first. hardsigmoid, hardswish and relu6 reach us already decomposed
-(add/clamp/div/mul, or hardtanh(0, 6)); silu is composed as ``x * sigmoid(x)``. Activations
-are shape-agnostic, so they take dynamic shapes.
+(add/clamp/div/mul, or hardtanh(0, 6)); silu is composed as ``x * sigmoid(x)``. ``rrelu`` in
+eval mode is deterministic: a leaky relu whose slope is the mean of ``lower`` and ``upper`` (its
+noise output is checked unused). Activations are shape-agnostic, so they take dynamic shapes.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from torch import fx
 
 from torch_trt.convert.context import ConversionContext
 from torch_trt.convert.ops.elementwise import FLOATS, dtype_check
-from torch_trt.convert.registry import arg_val, converter
+from torch_trt.convert.registry import arg_val, converter, extra_outputs_used
 
 aten = torch.ops.aten
 
@@ -107,3 +109,30 @@ def convert_elu(
 ) -> Any:
     """ELU: ``x >= 0 ? x : alpha * (exp(x) - 1)``; the check refuses other scales."""
     return _activation(ctx, self, "ELU", float(alpha))
+
+
+def _rrelu_check(node: fx.Node) -> str | None:
+    if arg_val(node, "training"):
+        return "rrelu in training mode (random slopes)"
+    if extra_outputs_used(node):
+        return "rrelu's noise output is used (only the activation converts)"
+    for name in ("lower", "upper"):
+        if not isinstance(arg_val(node, name), int | float):
+            return f"rrelu {name}={arg_val(node, name)!r} is not a number"
+    dtype = arg_val(node, "self").dtype
+    return None if dtype in FLOATS else f"rrelu on {dtype}: {_FLOAT_WHY}"
+
+
+@converter(aten.rrelu_with_noise_functional.default, check=_rrelu_check, dynamic=True)
+def convert_rrelu_eval(
+    ctx: ConversionContext,
+    self: Any,
+    noise: Any,
+    lower: float = 1 / 8,
+    upper: float = 1 / 3,
+    training: bool = False,
+    generator: Any = None,
+) -> list[Any]:
+    """Eval-mode rrelu: LEAKY_RELU with slope ``(lower + upper) / 2`` (noise output unused)."""
+    slope = (float(lower) + float(upper)) / 2
+    return [_activation(ctx, self, "LEAKY_RELU", slope), None]

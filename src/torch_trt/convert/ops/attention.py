@@ -1,5 +1,11 @@
 """Converters: scaled dot-product attention, as one TensorRT ``IAttention``.
 
+Besides ``scaled_dot_product_attention`` itself, the backend-specific forms torch dispatches it to
+(``_scaled_dot_product_flash_attention`` / ``_efficient_`` / ``_cudnn_`` and the CPU flash form)
+convert the same way when only their output 0 is used: their other outputs (log-sum-exp, RNG
+state, debug masks) serve training and are checked unused. ``attn_bias`` is an additive float
+mask, as a float ``attn_mask`` is.
+
 IAttention computes ``softmax(Q·Kᵀ [+ mask]) · V`` over [B, H, S, D] tensors with no 1/√d
 scaling, so Q is multiplied by the scale first. A causal IAttention drops any mask, but torch
 refuses ``attn_mask`` together with ``is_causal`` anyway, so each maps directly: ``is_causal`` to
@@ -22,7 +28,12 @@ from torch import fx
 from torch.fx.experimental.symbolic_shapes import statically_known_true
 
 from torch_trt.convert.context import ConversionContext
-from torch_trt.convert.registry import arg_val, converter, meta_val
+from torch_trt.convert.registry import (
+    arg_val,
+    converter,
+    extra_outputs_used,
+    node_args,
+)
 
 aten = torch.ops.aten
 
@@ -41,9 +52,10 @@ def _may_match(a: int | torch.SymInt, b: int | torch.SymInt) -> bool:
     return not statically_known_true(a != b)
 
 
-def _sdpa_check(node: fx.Node) -> str | None:
-    q, k, v = (meta_val(node.all_input_nodes[i]) for i in range(3))
-    dropout = arg_val(node, "dropout_p")
+def _sdpa_check(node: fx.Node, mask_name: str | None = "attn_mask") -> str | None:
+    q, k, v = (arg_val(node, name) for name in ("query", "key", "value"))
+    args = node_args(node)
+    dropout = args.get("dropout_p", 0.0)
     if dropout != 0:
         return f"dropout_p={dropout}: only dropout_p=0 (inference) is supported"
     if q.dtype not in _FLOATS:
@@ -59,11 +71,11 @@ def _sdpa_check(node: fx.Node) -> str | None:
     if q.dim() == 4 and not _same(q.shape[1], k.shape[1]):
         heads_q, heads_kv = q.shape[1], k.shape[1]
         static = isinstance(heads_q, int) and isinstance(heads_kv, int)
-        if not (arg_val(node, "enable_gqa") and static and heads_q % heads_kv == 0):
+        if not (args.get("enable_gqa", False) and static and heads_q % heads_kv == 0):
             return f"{q.shape[1]} query heads vs {k.shape[1]} key/value heads"
-    mask = arg_val(node, "attn_mask")
+    mask = arg_val(node, mask_name) if mask_name else None
     if mask is not None and mask.dtype != torch.bool and mask.dtype not in _FLOATS:
-        return f"attn_mask of dtype {mask.dtype}"
+        return f"{mask_name} of dtype {mask.dtype}"
     return None
 
 
@@ -145,6 +157,19 @@ def convert_sdpa(
     enable_gqa: bool = False,
 ) -> Any:
     """``softmax(Q·Kᵀ·scale + mask) · V`` (scale defaults to 1/√E), rank-3 or rank-4 inputs."""
+    return attention(ctx, query, key, value, attn_mask, is_causal, scale)
+
+
+def attention(
+    ctx: ConversionContext,
+    query: Any,
+    key: Any,
+    value: Any,
+    mask: Any,
+    is_causal: bool,
+    scale: float | None,
+) -> Any:
+    """One IAttention for ``softmax(Q·Kᵀ·scale + mask) · V`` on rank-3 or rank-4 operands."""
     q, k, v = (ctx.itensor(t) for t in (query, key, value))
     rank = len(ctx.shape(q))
     if rank == 3:  # (N, L, E) -> (N, 1, L, E): IAttention is rank-4 only
@@ -157,9 +182,96 @@ def convert_sdpa(
         raise ctx.fail("add_attention_v2 refused the inputs")
     attn.decomposable = True
     y = attn.get_output(0)
-    if attn_mask is not None:
-        attn.mask = _mask4d(ctx, attn_mask, rank, q, k)
+    if mask is not None:
+        attn.mask = _mask4d(ctx, mask, rank, q, k)
         y = _zero_fully_masked(ctx, y, attn.mask)
     if rank == 3:
         y = ctx.net.add_squeeze(y, ctx.axes_tensor([1])).get_output(0)
     return y
+
+
+# --- the backend-specific forms (output 0 only) ----------------------------------------------
+
+
+def _fused_check(mask_name: str | None, *flags: str) -> Any:
+    """The SDPA check, plus: only output 0 is used and the named training flags are off."""
+
+    def check(node: fx.Node) -> str | None:
+        if extra_outputs_used(node):
+            return "outputs other than the attention output are used (only output 0 converts)"
+        args = node_args(node)
+        for flag in flags:
+            if args.get(flag):
+                return f"{flag}=True is not supported (inference only)"
+        return _sdpa_check(node, mask_name)
+
+    return check
+
+
+def _outputs(ctx: ConversionContext, y: Any) -> list[Any]:
+    """``y`` in slot 0 of the node's output list; the unused other outputs are not produced."""
+    assert ctx.node is not None
+    return [y] + [None] * (len(ctx.node.meta["val"]) - 1)
+
+
+@converter(
+    aten._scaled_dot_product_flash_attention.default,
+    check=_fused_check(None, "return_debug_mask"),
+    dynamic=True,
+)
+def convert_sdpa_flash(
+    ctx: ConversionContext,
+    query: Any,
+    key: Any,
+    value: Any,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    return_debug_mask: bool = False,
+    *,
+    scale: float | None = None,
+) -> list[Any]:
+    """Flash attention's output 0: SDPA without a mask (the statistics outputs are unused)."""
+    return _outputs(ctx, attention(ctx, query, key, value, None, is_causal, scale))
+
+
+@converter(
+    aten._scaled_dot_product_flash_attention_for_cpu.default,
+    check=_fused_check("attn_mask"),
+    dynamic=True,
+)
+def convert_sdpa_flash_cpu(
+    ctx: ConversionContext,
+    query: Any,
+    key: Any,
+    value: Any,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    *,
+    attn_mask: Any = None,
+    scale: float | None = None,
+) -> list[Any]:
+    """The CPU flash kernel's output 0: SDPA with an optional mask (log-sum-exp unused)."""
+    return _outputs(ctx, attention(ctx, query, key, value, attn_mask, is_causal, scale))
+
+
+@converter(
+    aten._scaled_dot_product_efficient_attention.default,
+    aten._scaled_dot_product_cudnn_attention.default,
+    check=_fused_check("attn_bias", "compute_log_sumexp", "return_debug_mask"),
+    dynamic=True,
+)
+def convert_sdpa_efficient(
+    ctx: ConversionContext,
+    query: Any,
+    key: Any,
+    value: Any,
+    attn_bias: Any,
+    compute_log_sumexp: bool,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    return_debug_mask: bool = False,
+    *,
+    scale: float | None = None,
+) -> list[Any]:
+    """Memory-efficient / cuDNN attention's output 0: SDPA with ``attn_bias`` as the mask."""
+    return _outputs(ctx, attention(ctx, query, key, value, attn_bias, is_causal, scale))

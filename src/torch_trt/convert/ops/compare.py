@@ -88,12 +88,9 @@ for _target, (_first, _second, _negate) in _COMPARE.items():
 # --- logic ------------------------------------------------------------------------------------
 
 _BITWISE = {
-    aten.bitwise_and.Tensor: "AND",
-    aten.bitwise_and.Scalar: "AND",
-    aten.bitwise_or.Tensor: "OR",
-    aten.bitwise_or.Scalar: "OR",
-    aten.bitwise_xor.Tensor: "XOR",
-    aten.bitwise_xor.Scalar: "XOR",
+    getattr(getattr(aten, f"bitwise_{name}"), overload): op
+    for name, op in (("and", "AND"), ("or", "OR"), ("xor", "XOR"))
+    for overload in ("Tensor", "Scalar", "Scalar_Tensor")
 }
 _bool_check = dtype_check({torch.bool}, "TensorRT AND/OR/XOR take bool only")
 

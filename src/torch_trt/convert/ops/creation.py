@@ -153,5 +153,10 @@ def convert_arange(
 
 @converter(aten.lift_fresh_copy.default)
 def convert_lift_fresh_copy(ctx: ConversionContext, self: Any) -> Any:
-    """A copy of a constant tensor: the value itself."""
+    """A copy of a constant tensor: the value itself.
+
+    Registered without ``dynamic=True`` on purpose: its argument is always a tensor constant made
+    in ``forward`` (``torch.tensor(...)``), whose shape is static, and lowering's remove_noops
+    bypasses the node before partitioning anyway.
+    """
     return ctx.itensor(self)

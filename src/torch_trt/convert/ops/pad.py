@@ -1,24 +1,28 @@
-"""Converters: padding (constant_pad_nd, reflection_pad1d/2d/3d, replication_pad1d/2d/3d).
+"""Converters: padding (constant_pad_nd, reflection/replication_pad1d/2d/3d, _pad_circular).
 
 Each is one ISliceLayer reading outside the input: output coordinate y reads input x = y - pre
 along each padded dim, and the slice's sample mode says what lies outside [OP/Slice]: FILL gives
 the fill value (input 4), REFLECT mirrors about the edge element (x = -1 reads x = 1, torch's
-``reflect``), CLAMP repeats the edge element (torch's ``replicate``). Negative pads crop, as in
-torch: the slice then starts inside the input.
+``reflect``), CLAMP repeats the edge element (torch's ``replicate``), WRAP reads x mod d
+(torch's ``circular``). Negative pads crop, as in torch: the slice then starts inside the input
+(circular padding crops before it wraps, which one slice cannot do, so it takes pads >= 0).
 
 Torch lists pads from the last dim backwards (``(left, right, top, bottom, ...)``). Dynamic dims
-work: a padded size is the run-time size plus a constant, given to the slice as a shape tensor.
-The reflection/replication ops are kept whole by the lowering (``KEEP_WHOLE``) so that they reach
-this converter as one node instead of a chain of gathers.
+work: a padded size is the run-time size plus the pads, given to the slice as a shape tensor. Pad
+sizes may themselves be symbolic (``F.pad(x, (0, (-n) % 4))`` to a multiple of a window): they
+arrive as size tensors and feed the slice's start and size inputs. The reflection, replication
+and circular ops are kept whole by the lowering (``KEEP_WHOLE``) so that they reach this converter
+as one node instead of a chain of gathers (circular: slices, copies and slice_scatters).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import fx
+from torch.fx.experimental.symbolic_shapes import statically_known_true
 
 from torch_trt.convert.context import ConversionContext
 from torch_trt.convert.ops.shape import is_static, size_of
@@ -27,37 +31,45 @@ from torch_trt.convert.registry import arg_val, converter
 aten = torch.ops.aten
 
 
-def _pads_check(name: str) -> Callable[[fx.Node], str | None]:
-    def check(node: fx.Node) -> str | None:
-        pads = arg_val(node, name)
-        if not all(isinstance(p, int) for p in pads):
-            return (
-                f"symbolic pad sizes {list(pads)} are not supported (only the input may be dynamic)"
-            )
-        return None
-
-    return check
-
-
-def _pairs(ctx: ConversionContext, pad: Sequence[int], rank: int) -> list[tuple[int, int]]:
-    """Torch's flat pad list as one (pre, post) pair per dim, dim 0 first."""
+def _pairs(ctx: ConversionContext, pad: Sequence[Any], rank: int) -> list[tuple[Any, Any]]:
+    """Torch's flat pad list as one (pre, post) pair per dim, dim 0 first (ints or size
+    tensors)."""
     if len(pad) % 2 or len(pad) > 2 * rank:
         raise ctx.fail(f"pad {list(pad)} needs an even length of at most 2 x rank {rank}")
-    pairs = [(0, 0)] * rank
+    pairs: list[tuple[Any, Any]] = [(0, 0)] * rank
     for k in range(len(pad) // 2):
         pairs[rank - 1 - k] = (pad[2 * k], pad[2 * k + 1])
     return pairs
 
 
+def _total(ctx: ConversionContext, *terms: Any) -> Any:
+    """The sum of ints and size tensors: an int when every term is one."""
+    ints = sum(t for t in terms if isinstance(t, int))
+    tensors = [t for t in terms if not isinstance(t, int)]
+    if not tensors:
+        return ints
+    out = tensors[0]
+    for t in tensors[1:]:
+        out = ctx.elementwise(out, t, "SUM")
+    return out if ints == 0 else ctx.elementwise(out, ctx.sym(ints), "SUM")
+
+
+def _negated(ctx: ConversionContext, value: Any) -> Any:
+    if isinstance(value, int):
+        return -value
+    return ctx.elementwise(ctx.sym(0), ctx.sym(value), "SUB")
+
+
 def pad_slice(
-    ctx: ConversionContext, x: Any, pairs: Sequence[tuple[int, int]], mode: str, fill: Any = None
+    ctx: ConversionContext, x: Any, pairs: Sequence[tuple[Any, Any]], mode: str, fill: Any = None
 ) -> Any:
     """``x`` padded by ``pairs`` ((pre, post) per dim) with an ISliceLayer in sample ``mode``.
 
     Args:
         ctx: the conversion context.
         x: the ITensor.
-        pairs: (pre, post) element counts for every dim; negative counts crop.
+        pairs: (pre, post) element counts for every dim (ints or size tensors); negative counts
+            crop.
         mode: a ``trt.SampleMode`` name (FILL, REFLECT, CLAMP, WRAP).
         fill: for FILL, a 0-D ITensor of ``x``'s dtype (the value of padded cells).
 
@@ -65,15 +77,13 @@ def pad_slice(
         The padded ITensor.
     """
     rank = len(pairs)
-    start = tuple(-pre for pre, _ in pairs)
-    size: list[Any] = []
-    for i, (pre, post) in enumerate(pairs):
-        d = size_of(ctx, x, i)
-        if isinstance(d, int):
-            size.append(d + pre + post)
-        else:
-            size.append(d if pre + post == 0 else ctx.elementwise(d, ctx.sym(pre + post), "SUM"))
-    layer = ctx.net.add_slice(x, start, (1,) * rank, (1,) * rank)
+    start = [_negated(ctx, pre) for pre, _ in pairs]
+    size = [_total(ctx, size_of(ctx, x, i), pre, post) for i, (pre, post) in enumerate(pairs)]
+    layer = ctx.net.add_slice(x, (0,) * rank, (1,) * rank, (1,) * rank)
+    if is_static(start):
+        layer.start = tuple(start)
+    else:
+        layer.set_input(1, ctx.shape_tensor(start))
     if is_static(size):
         layer.shape = tuple(size)
     else:
@@ -93,10 +103,9 @@ def _fill_value(ctx: ConversionContext, value: Any, dtype: torch.dtype) -> Any:
 
 
 def _constant_pad_check(node: fx.Node) -> str | None:
-    problem = _pads_check("pad")(node)
-    if problem is None and isinstance(arg_val(node, "value"), torch.SymFloat | torch.SymInt):
+    if isinstance(arg_val(node, "value"), torch.SymFloat | torch.SymInt):
         return "a symbolic fill value is not supported"
-    return problem
+    return None
 
 
 @converter(aten.constant_pad_nd.default, check=_constant_pad_check, dynamic=True)
@@ -106,7 +115,7 @@ def convert_constant_pad_nd(
     """Pad (or crop, for negative pads) with ``value``: a FILL-mode slice."""
     x = ctx.itensor(self)
     pairs = _pairs(ctx, pad, len(ctx.shape(x)))
-    if not any(pre or post for pre, post in pairs):
+    if all(isinstance(p, int) and p == 0 for pair in pairs for p in pair):
         return x
     return pad_slice(ctx, x, pairs, "FILL", _fill_value(ctx, value, ctx.dtype(x)))
 
@@ -133,4 +142,19 @@ _MODE_PADS: dict[Any, tuple[str, int]] = {
     aten.replication_pad3d.default: ("CLAMP", 3),
 }
 for _target, (_mode, _spatial) in _MODE_PADS.items():
-    converter(_target, check=_pads_check("padding"), dynamic=True)(_make_pad(_mode, _spatial))
+    converter(_target, dynamic=True)(_make_pad(_mode, _spatial))
+
+
+def _circular_check(node: fx.Node) -> str | None:
+    # torch crops first and wraps the cropped tensor; a WRAP slice wraps the whole input.
+    pads = [p.meta["val"] if isinstance(p, fx.Node) else p for p in arg_val(node, "pad")]
+    if not all(statically_known_true(p >= 0) for p in pads):
+        return f"circular pads {list(pads)} are not all provably >= 0 (negative pads crop first)"
+    return None
+
+
+@converter(aten._pad_circular.default, check=_circular_check, dynamic=True)
+def convert_pad_circular(ctx: ConversionContext, self: Any, pad: Sequence[Any]) -> Any:
+    """Circular padding (``F.pad(mode="circular")``): a WRAP-mode slice reading x mod d."""
+    x = ctx.itensor(self)
+    return pad_slice(ctx, x, _pairs(ctx, pad, len(ctx.shape(x))), "WRAP")

@@ -205,16 +205,38 @@ def convert_var(
 
     ``std`` lowers to ``var`` + ``sqrt``, so it needs no converter of its own.
     """
+    return _variance(ctx, self, dim, correction, keepdim)[0]
+
+
+@converter(aten.var_mean.correction, check=_var_check, dynamic=True)
+def convert_var_mean(
+    ctx: ConversionContext,
+    self: Any,
+    dim: Sequence[int] | None = None,
+    *,
+    correction: float | None = None,
+    keepdim: bool = False,
+) -> tuple[Any, Any]:
+    """(variance, mean) over ``dim``, as ``var`` computes them (``std_mean`` adds a sqrt)."""
+    return _variance(ctx, self, dim, correction, keepdim)
+
+
+def _variance(
+    ctx: ConversionContext, self: Any, dim: Any, correction: float | None, keepdim: bool
+) -> tuple[Any, Any]:
     out = ctx.out.dtype
     # Low-precision inputs: accumulate in fp32 as torch does on CPU.
     work = torch.float32 if out in (torch.float16, torch.bfloat16) else out
     x = ctx.cast(self, work)
     dims = reduce_dims(dim, len(ctx.shape(x)))
-    dev = ctx.elementwise(x, reduce(ctx, x, "AVG", dims, True), "SUB")
+    mean = reduce(ctx, x, "AVG", dims, True)
+    dev = ctx.elementwise(x, mean, "SUB")
     sq = reduce(ctx, ctx.elementwise(dev, dev, "PROD"), "SUM", dims, keepdim)
     c = 1 if correction is None else correction
     y = ctx.elementwise(sq, _dof(ctx, x, dims, float(c), work), "DIV")
-    return ctx.cast(y, out)
+    if not keepdim:
+        mean = reduce(ctx, x, "AVG", dims, False)
+    return ctx.cast(y, out), ctx.cast(mean, out)
 
 
 def _dof(ctx: ConversionContext, x: Any, dims: Sequence[int], c: float, dtype: torch.dtype) -> Any:

@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 from torch import fx
+from torch.fx.experimental.symbolic_shapes import statically_known_true
 
 from torch_trt.convert.context import ConversionContext, normalize_dim
 from torch_trt.convert.ops.compare import select
@@ -64,22 +65,28 @@ def convert_copy(ctx: ConversionContext, self: Any, src: Any, non_blocking: bool
 
 
 def _slice_scatter_check(node: fx.Node) -> str | None:
-    for name in ("start", "end", "step"):
-        if isinstance(arg_val(node, name), torch.SymInt):
-            return f"a symbolic slice {name} is not supported"
-    x, dim, start = arg_val(node, "self"), arg_val(node, "dim"), arg_val(node, "start")
+    start, step = arg_val(node, "start"), arg_val(node, "step")
+    if isinstance(step, torch.SymInt):
+        return "a symbolic slice step is not supported"
+    if isinstance(start, torch.SymInt) and not statically_known_true(start >= 0):
+        return f"a symbolic slice start ({start}) that may be negative is not supported"
+    x, dim = arg_val(node, "self"), arg_val(node, "dim")
     if x.dim() == 0:
         return "slice_scatter into a 0-D tensor"
     d = x.shape[normalize_dim(dim, x.dim())]
-    if start is not None and start < 0 and not isinstance(d, int):
+    if isinstance(start, int) and start < 0 and not isinstance(d, int):
         return "a negative slice start on a dynamic dim is not supported"
-    if arg_val(node, "step") < 1:
+    if step < 1:
         return "slice step must be positive"
     return None
 
 
-def _first_index(start: int | None, d: int) -> int:
-    """torch's slice start normalization (negative counts from the end, clamped to [0, d])."""
+def _first_index(ctx: ConversionContext, start: Any, x: Any, axis: int) -> Any:
+    """torch's slice start normalization (negative counts from the end, clamped to [0, d]); a
+    symbolic start (a size tensor, checked >= 0) is clamped to d at run time."""
+    d = ctx.shape(x)[axis]
+    if not isinstance(start, int | None):
+        return ctx.elementwise(ctx.sym(start), ctx.dim(x, axis), "MIN")
     lo = 0 if start is None else start
     return min(max(lo + d if lo < 0 else lo, 0), d) if d >= 0 else lo
 
@@ -90,11 +97,12 @@ def convert_slice_scatter(
     self: Any,
     src: Any,
     dim: int = 0,
-    start: int | None = None,
-    end: int | None = None,
+    start: Any = None,
+    end: Any = None,
     step: int = 1,
 ) -> Any:
-    """``self`` with ``self[..., start:end:step, ...] = src`` along ``dim``."""
+    """``self`` with ``self[..., start:end:step, ...] = src`` along ``dim`` (start may be a
+    non-negative size)."""
     x = ctx.itensor(self)
     s = ctx.cast(ctx.itensor(src), ctx.dtype(x))
     rank = len(ctx.shape(x))
@@ -103,9 +111,10 @@ def convert_slice_scatter(
     if n == 0:
         return x
     # ``end`` is implied by len(src) (torch checks they agree).
-    lo = _first_index(start, ctx.shape(x)[axis])
+    lo = _first_index(ctx, start, x, axis)
+    lo = ctx.itensor(lo, torch.int64, rank) if isinstance(lo, int) else ctx.reshape(lo, (1,) * rank)
     p = iota(ctx, x, axis)
-    offset = ctx.elementwise(p, ctx.itensor(lo, torch.int64, rank), "SUB")
+    offset = ctx.elementwise(p, lo, "SUB")
     j = ctx.elementwise(offset, ctx.itensor(step, torch.int64, rank), "FLOOR_DIV")
     length = ctx.reshape(ctx.dim(s, axis), (1,) * rank)
     zero = ctx.itensor(0, torch.int64, rank)

@@ -22,7 +22,7 @@ from torch import fx
 from torch.utils._sympy.functions import FloorDiv
 
 from torch_trt.convert.context import ConversionContext, normalize_dim
-from torch_trt.convert.registry import MAX_RANK, arg_val, converter, meta_val
+from torch_trt.convert.registry import arg_val, converter, meta_val
 
 aten = torch.ops.aten
 
@@ -232,6 +232,7 @@ _RESHAPE_LIKE = (
     aten.view.default,
     aten._unsafe_view.default,
     aten.reshape.default,
+    aten._reshape_copy.default,
     aten.squeeze.default,
     aten.squeeze.dim,
     aten.squeeze.dims,
@@ -242,7 +243,7 @@ _RESHAPE_LIKE = (
 
 @converter(*_RESHAPE_LIKE, dynamic=True)
 def convert_reshape_like(ctx: ConversionContext, self: Any, **shape_args: Any) -> Any:
-    """view/reshape/squeeze/unsqueeze/flatten: reshape to the output shape torch recorded.
+    """view/reshape/squeeze/unsqueeze/flatten/_reshape_copy: reshape to the recorded output shape.
 
     Symbolic output dims come from the size argument (view/reshape) when it holds a size
     tensor there, else from the input's dims; one left unknown is inferred (-1).
@@ -295,31 +296,53 @@ def convert_expand(
     return expand_to(ctx, self, list(size))  # size tensors and -1 (keep) pass through
 
 
-def _repeat_check(node: fx.Node) -> str | None:
-    # (r0, s0, r1, s1, ...) is formed internally and must fit TensorRT's rank limit.
-    if 2 * len(arg_val(node, "repeats")) > MAX_RANK:
-        return f"repeat over more than {MAX_RANK // 2} dims"
-    return None
+def wrap_slice(ctx: ConversionContext, t: Any, start: Sequence[Any], size: Sequence[Any]) -> Any:
+    """A WRAP-mode ISliceLayer: ``out[y] = t[(y + start) mod d]`` per dim [OP/Slice].
+
+    ``start`` and ``size`` hold ints or size ITensors; a negative start reads from the end.
+    """
+    rank = len(size)
+    layer = ctx.net.add_slice(t, (0,) * rank, (1,) * rank, (1,) * rank)
+    layer.mode = ctx.trt.SampleMode.WRAP
+    if is_static(start):
+        layer.start = tuple(start)
+    else:
+        layer.set_input(1, ctx.shape_tensor(start))
+    if is_static(size):
+        layer.shape = tuple(size)
+    else:
+        layer.set_input(2, ctx.shape_tensor(size))
+    return layer.get_output(0)
 
 
-@converter(aten.repeat.default, check=_repeat_check)
-def convert_repeat(ctx: ConversionContext, self: Any, repeats: Sequence[int]) -> Any:
-    """``self.repeat(repeats)``: interleave size-1 dims, expand them, merge back."""
-    self = ctx.itensor(self)
-    shape = (1,) * (len(repeats) - len(ctx.shape(self))) + ctx.shape(self)
-    split = [v for s in shape for v in (1, s)]
-    wide = [v for r, s in zip(repeats, shape, strict=True) for v in (r, s)]
-    t = expand_to(ctx, ctx.reshape(self, split), wide)
-    return ctx.reshape(t, tuple(ctx.out.shape))
+@converter(aten.repeat.default, dynamic=True)
+def convert_repeat(ctx: ConversionContext, self: Any, repeats: Sequence[Any]) -> Any:
+    """``self.repeat(repeats)``: one WRAP-mode slice of size ``repeats * shape`` from 0."""
+    x = ctx.itensor(self)
+    if not repeats:
+        return x
+    x = ctx.unsqueeze_to(x, len(repeats))
+    sizes: list[Any] = []
+    for i, r in enumerate(repeats):
+        d = size_of(ctx, x, i)
+        if isinstance(d, int) and isinstance(r, int):
+            sizes.append(d * r)
+        else:
+            sizes.append(ctx.elementwise(ctx.sym(d), ctx.sym(r), "PROD"))
+    return wrap_slice(ctx, x, [0] * len(repeats), sizes)
 
 
 # -- concatenation ------------------------------------------------------------------------------
-@converter(aten.cat.default, dynamic=True)
+@converter(aten.cat.default, dynamic=True, host_args=("tensors",))
 def convert_cat(ctx: ConversionContext, tensors: Sequence[Any], dim: int = 0) -> Any:
-    """``torch.cat(tensors, dim)``: inputs cast to the promoted output dtype."""
+    """``torch.cat(tensors, dim)``: inputs cast to the promoted output dtype; empty constant
+    inputs (which add nothing, and TensorRT has no empty constants) are dropped."""
     out = ctx.out
     rank = out.dim()
-    parts = [ctx.itensor(t) for t in tensors]
+    tensors = [t for t in tensors if not (isinstance(t, torch.Tensor) and t.numel() == 0)]
+    if not tensors:
+        raise ctx.fail("every input of cat is an empty constant")
+    parts = [ctx.tensor_constant(t) if isinstance(t, torch.Tensor) else t for t in tensors]
     # torch skips legacy empty 1-D (0,) inputs whatever the other ranks are.
     parts = [p for p in parts if rank == 1 or ctx.shape(p) != (0,)]
     parts = [to_dtype(ctx, p, out.dtype) for p in parts]
@@ -367,18 +390,18 @@ def convert_slice(
     return _slice_dim(ctx, self, d, first_t, count_t, step)
 
 
-def _select_check(node: fx.Node) -> str | None:
-    if isinstance(arg_val(node, "index"), torch.SymInt):
-        return "a select index computed in the graph is not supported"
-    return None
-
-
-@converter(aten.select.int, check=_select_check, dynamic=True)
-def convert_select(ctx: ConversionContext, self: Any, dim: int, index: int) -> Any:
-    """``self.select(dim, index)`` (negative index counts from the end)."""
+@converter(aten.select.int, dynamic=True)
+def convert_select(ctx: ConversionContext, self: Any, dim: int, index: Any) -> Any:
+    """``self.select(dim, index)`` (negative index counts from the end; the index may be a size
+    computed in the graph)."""
     self = ctx.itensor(self)
     shape = ctx.shape(self)
     d = normalize_dim(dim, len(shape))
+    if not isinstance(index, int):  # a size tensor: wrap (index mod size) at run time
+        size = ctx.dim(self, d)
+        wraps = ctx.elementwise(ctx.elementwise(index, size, "FLOOR_DIV"), size, "PROD")
+        at = ctx.reshape(ctx.elementwise(ctx.sym(index), wraps, "SUB"), ())
+        return ctx.net.add_gather(self, at, d).get_output(0)
     if shape[d] >= 0 and not -shape[d] <= index < shape[d]:
         raise ctx.fail(f"index {index} out of range for dim {d} of size {shape[d]}")
     if not ctx.is_dynamic(self):
@@ -392,42 +415,52 @@ def convert_select(ctx: ConversionContext, self: Any, dim: int, index: int) -> A
     return ctx.net.add_gather(self, at, d).get_output(0)
 
 
-def _split_check(node: fx.Node) -> str | None:
+def _unbind_check(node: fx.Node) -> str | None:
     data = arg_val(node, "self")
     if isinstance(data, torch.Tensor) and data.dim() > 0:
         d = normalize_dim(arg_val(node, "dim"), data.dim())
         if not isinstance(data.shape[d], int):
-            return (
-                f"split dim {d} is dynamic ({data.shape[d]}); only a static split dim is supported"
-            )
+            return f"unbind dim {d} is dynamic ({data.shape[d]}): the output count would be too"
     return None
 
 
-def _split(ctx: ConversionContext, self: Any, sizes: Sequence[int], dim: int) -> list[Any]:
+def _split(ctx: ConversionContext, self: Any, sizes: Sequence[Any], dim: int) -> list[Any]:
+    """One slice per size (ints or size tensors) along ``dim``, in order."""
     d = normalize_dim(dim, len(ctx.shape(self)))
-    parts, first = [], 0
+    parts: list[Any] = []
+    first: Any = 0
     for n in sizes:
-        parts.append(_slice_dim(ctx, self, d, first if n else 0, n, 1))  # keep empty in bounds
-        first += n
+        start = 0 if isinstance(n, int) and n == 0 else first  # keep an empty piece in bounds
+        parts.append(_slice_dim(ctx, self, d, start, n, 1))
+        if isinstance(first, int) and isinstance(n, int):
+            first += n
+        else:
+            first = ctx.elementwise(ctx.sym(first), ctx.sym(n), "SUM")
     return parts
 
 
-@converter(aten.split_with_sizes.default, check=_split_check, dynamic=True)
+@converter(aten.split_with_sizes.default, dynamic=True)
 def convert_split_with_sizes(
-    ctx: ConversionContext, self: Any, split_sizes: Sequence[int], dim: int = 0
+    ctx: ConversionContext, self: Any, split_sizes: Sequence[Any], dim: int = 0
 ) -> list[Any]:
-    """``self.split([n0, n1, ...], dim)``: one slice per output."""
+    """``self.split([n0, n1, ...], dim)``: one slice per output (sizes may be symbolic)."""
     return _split(ctx, ctx.itensor(self), split_sizes, dim)
 
 
-@converter(aten.split.Tensor, check=_split_check, dynamic=True)
+@converter(aten.split.Tensor, dynamic=True)
 def convert_split(ctx: ConversionContext, self: Any, split_size: int, dim: int = 0) -> list[Any]:
-    """``self.split(split_size, dim)``: the last piece may be shorter."""
-    d = normalize_dim(dim, len(ctx.shape(self)))
-    return _split(ctx, ctx.itensor(self), [int(o.shape[d]) for o in _outs(ctx)], d)
+    """``self.split(split_size, dim)``: the last piece may be shorter (on a dynamic dim its
+    length is the run-time size minus the others)."""
+    x = ctx.itensor(self)
+    d = normalize_dim(dim, len(ctx.shape(x)))
+    count = len(_outs(ctx))
+    if ctx.shape(x)[d] >= 0:
+        return _split(ctx, x, [int(o.shape[d]) for o in _outs(ctx)], d)
+    rest = ctx.elementwise(ctx.dim(x, d), ctx.sym(split_size * (count - 1)), "SUB")
+    return _split(ctx, x, [split_size] * (count - 1) + [rest], d)
 
 
-@converter(aten.unbind.int, check=_split_check, dynamic=True)
+@converter(aten.unbind.int, check=_unbind_check, dynamic=True)
 def convert_unbind(ctx: ConversionContext, self: Any, dim: int = 0) -> list[Any]:
     """``self.unbind(dim)``: one 0-D-index gather per index, which drops the dim."""
     self = ctx.itensor(self)

@@ -2,7 +2,8 @@
 
 All are TensorRT's ITopKLayer (MAX for largest/descending, MIN otherwise), whose outputs are the
 k extreme values in order and their indices [OP/TopK]; a sort is a TopK with k = the dim's length
-(a run-time size for dynamic dims). Limits from [OP/TopK]: k <= 3840 (so sorted dims are at most
+(a run-time size for dynamic dims); a topk ``k`` computed from sizes is such a run-time input too
+(provably >= 1, bounded by 3840). Limits from [OP/TopK]: k <= 3840 (so sorted dims are at most
 3840 long, also for the upper bound of a dynamic dim), the axis is one of the last four dims (an
 earlier axis is transposed last), at least two dims (a 1-D input gets a leading 1).
 
@@ -23,6 +24,7 @@ from typing import Any
 
 import torch
 from torch import fx
+from torch.fx.experimental.symbolic_shapes import statically_known_true
 
 from torch_trt.convert.context import ConversionContext, normalize_dim
 from torch_trt.convert.ops.reduce import iota
@@ -46,8 +48,11 @@ def _input_problem(node: fx.Node) -> str | None:
 
 def _topk_check(node: fx.Node) -> str | None:
     k = arg_val(node, "k")
-    if not isinstance(k, int):
-        return f"a symbolic k ({k}) is not supported"
+    if not isinstance(k, int):  # a size computed in the graph: k becomes TopK's input 1
+        bound = length_bound(k)
+        if not statically_known_true(k >= 1) or bound is None or bound > MAX_K:
+            return f"a symbolic k ({k}, up to {bound}): TensorRT TopK takes 1 <= k <= {MAX_K}"
+        return _input_problem(node)
     if not 0 < k <= MAX_K:
         return f"k={k}: TensorRT TopK takes 1 <= k <= {MAX_K}"
     return _input_problem(node)

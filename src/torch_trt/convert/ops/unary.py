@@ -1,5 +1,5 @@
 """Converters: unary math (neg, abs, sign, exp, log, sqrt, rsqrt, reciprocal, trigonometric and
-hyperbolic functions and their inverses, erf, floor, ceil, round, trunc).
+hyperbolic functions and their inverses, erf, floor, ceil, round, trunc, isinf, isnan).
 
 Composed ops (TensorRT has no unary layer for them) live in :mod:`torch_trt.convert.ops.math`.
 
@@ -117,3 +117,24 @@ def convert_round_decimals(ctx: ConversionContext, self: Any, *, decimals: int =
     factor = ctx.itensor(scale, ctx.out.dtype, rank=len(ctx.shape(x)))
     rounded = ctx.unary(ctx.elementwise(x, factor, up), "ROUND")
     return ctx.elementwise(rounded, factor, down)
+
+
+_PREDICATES: dict[Any, str] = {aten.isinf.default: "ISINF", aten.isnan.default: "ISNAN"}
+_predicate_check = dtype_check({torch.bool}, "isinf/isnan produce bool")
+
+
+def _make_predicate(op: str) -> Callable[..., Any]:
+    def convert(ctx: ConversionContext, self: Any) -> Any:
+        x = ctx.itensor(self)
+        if ctx.dtype(x) in FLOATS:
+            return ctx.unary(x, op)
+        # Integers and bools are never infinite or NaN: ``x != x`` is all false, shape kept.
+        x = ctx.cast(x, torch.int32) if ctx.dtype(x) == torch.int8 else x
+        return ctx.unary(ctx.elementwise(x, x, "EQUAL"), "NOT")
+
+    convert.__doc__ = f"TensorRT unary {op} on floats; all false on integers and bools."
+    return convert
+
+
+for _target, _op in _PREDICATES.items():
+    converter(_target, check=_predicate_check, dynamic=True)(_make_predicate(_op))

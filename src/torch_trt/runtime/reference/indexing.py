@@ -65,7 +65,7 @@ def _gather_default(
     # ONNX Gather: x.shape[:axis] + idx.shape + x.shape[axis+1:] [OP/Gather][E].
     i = _checked(rec, idx, x.shape[axis], "gather")
     y = x.index_select(axis, i.reshape(-1))
-    return y.reshape(*x.shape[:axis], *idx.shape, *x.shape[axis + 1 :])
+    return y.reshape((*x.shape[:axis], *idx.shape, *x.shape[axis + 1 :]))  # may be 0-D
 
 
 def _gather_nd(rec: LayerRecord, x: torch.Tensor, idx: torch.Tensor, b: int) -> torch.Tensor:
