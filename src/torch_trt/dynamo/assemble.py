@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from typing import Any
 
 import torch
 from torch import fx
@@ -53,6 +54,7 @@ def metadata_for(region: BuiltRegion, sub: fx.GraphModule, runtime: str) -> Engi
     )
     outputs = tuple(_binding(n, o, {}) for n, o in zip(net.output_names, outs, strict=True))
     return EngineMetadata(
+        aliases=in_place_outputs(net.net),
         engine_id=uuid.uuid4().hex,
         name=region.name,
         flavour=_trt.flavour(),
@@ -62,6 +64,18 @@ def metadata_for(region: BuiltRegion, sub: fx.GraphModule, runtime: str) -> Engi
         runtime=runtime,
         compute_capabilities=build_targets(_trt.flavour()),
     )
+
+
+def in_place_outputs(net: Any) -> tuple[tuple[str, str], ...]:
+    """``(output, input)`` name pairs of a network whose layers write an input in place: the
+    output of an ``IKVCacheUpdateLayer`` shares its cache input's memory (TensorRT's rule)."""
+    kv = _trt.load().LayerType.KV_CACHE_UPDATE
+    pairs = []
+    for i in range(net.num_layers):
+        layer = net.get_layer(i)
+        if layer.type == kv:
+            pairs.append((str(layer.get_output(0).name), str(layer.get_input(0).name)))
+    return tuple(pairs)
 
 
 def _blob(data: bytes) -> torch.Tensor:

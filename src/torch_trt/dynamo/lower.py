@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 from torch import fx
+from torch.fx.experimental.symbolic_shapes import statically_known_true
 
 aten = torch.ops.aten
 
@@ -78,6 +79,8 @@ def remove_noops(gm: fx.GraphModule) -> fx.GraphModule:
 
     Before: ``y = aten.detach(x); aten._assert_async(c); z = aten.relu(y)``
     After:  ``z = aten.relu(x)``
+
+    A functional ``aten.copy(x, y)`` with ``y`` of ``x``'s shape and dtype is ``y``.
     """
     for node in list(gm.graph.nodes):
         if node.op != "call_function":
@@ -87,9 +90,26 @@ def remove_noops(gm: fx.GraphModule) -> fx.GraphModule:
         elif node.target in _PASS_THROUGH:
             node.replace_all_uses_with(node.args[0])
             gm.graph.erase_node(node)
+        elif _is_plain_copy(node):  # copy(x, y) of y's own shape and dtype is y
+            node.replace_all_uses_with(node.args[1])
+            gm.graph.erase_node(node)
     gm.graph.eliminate_dead_code()
     gm.recompile()
     return gm
+
+
+def _is_plain_copy(node: fx.Node) -> bool:
+    """``aten.copy(self, src)`` whose value is ``src`` itself: same shape, dtype and device
+    (what functionalization makes of ``self.copy_(src)``; the write-back stays a ``copy_``)."""
+    if node.target is not aten.copy.default or len(node.args) < 2:
+        return False
+    a, b = (n.meta.get("val") if isinstance(n, fx.Node) else None for n in node.args[:2])
+    if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor):
+        return False
+    same = a.dim() == b.dim() and all(
+        statically_known_true(x == y) for x, y in zip(a.shape, b.shape, strict=True)
+    )
+    return same and a.dtype == b.dtype and a.device == b.device
 
 
 def mutated_attrs(gm: fx.GraphModule) -> set[str]:
@@ -108,8 +128,9 @@ def mutated_attrs(gm: fx.GraphModule) -> set[str]:
             if arg.alias_info is None or not arg.alias_info.is_write:
                 continue
             value = node.args[i] if i < len(node.args) else node.kwargs.get(arg.name)
-            if isinstance(value, fx.Node) and value.op == "get_attr":
-                mutated.add(str(value.target))
+            for v in value if isinstance(value, list | tuple) else [value]:
+                if isinstance(v, fx.Node) and v.op == "get_attr":
+                    mutated.add(str(v.target))
     return mutated
 
 

@@ -10,6 +10,7 @@ from torch_trt.convert.ops import (  # noqa: F401
     creation,
     elementwise,
     index,
+    kv_cache,
     matmul,
     norm,
     pad,
