@@ -27,7 +27,9 @@ EXECUTE_INPLACE = torch.ops.torch_trt.execute_engine_inplace.default
 _COPY = torch.ops.aten.copy_.default
 
 
-def _write_backs(node: fx.Node, inputs: list[fx.Node], aliased: dict[int, int]) -> list[fx.Node] | None:
+def _write_backs(
+    node: fx.Node, inputs: list[fx.Node], aliased: dict[int, int]
+) -> list[fx.Node] | None:
     """The ``copy_`` node writing each aliased output back into its input, or ``None`` when
     some aliased output is used otherwise (then the engine must not write in place)."""
     items = {u.args[1]: u for u in node.users if u.target is operator.getitem}
@@ -80,6 +82,7 @@ def update_state_in_place(gm: fx.GraphModule) -> fx.GraphModule:
         for copy in copies:
             _place_in_engine(report, copy.name, str(node.name))
             item = copy.args[1]
+            assert isinstance(item, fx.Node)
             gm.graph.erase_node(copy)
             gm.graph.erase_node(item)
         for item in list(node.users):

@@ -8,6 +8,7 @@ are written in place by ``IKVCacheUpdateLayer``s, so a decode step copies no cac
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
@@ -23,7 +24,7 @@ _PRECISIONS = {"fp32": torch.float32, "float32": torch.float32, torch.float32: t
 
 
 def compile_causal_lm(
-    model: torch.nn.Module,
+    model: Any,
     *,
     max_seq_len: int,
     max_batch: int = 1,
@@ -68,26 +69,37 @@ def compile_causal_lm(
     options: dict[str, Any] = {"min_block_size": 1, "require_full_compilation": True}
     options.update(settings)
     from torch_trt.dynamo.compile import compile as dynamo_compile
-    from torch_trt.report import report
 
     with llm_attention(model):
         compiled = dynamo_compile(step, step_inputs(specs, max_batch, max_seq_len), **options)
+    full = _report(compiled, type(model).__name__, specs, max_batch, max_seq_len)
+    return CausalLM(compiled, model.config, specs, max_batch, max_seq_len, full)
+
+
+def _report(
+    compiled: torch.fx.GraphModule,
+    model: str,
+    specs: list[CacheSpec],
+    max_batch: int,
+    max_seq_len: int,
+) -> CausalLMReport:
+    """The step's compile report with the cache added."""
+    from torch_trt.report import report
+
     rep = report(compiled)
     in_place = any(
-        n.target is torch.ops.torch_trt.execute_engine_inplace.default
-        for n in compiled.graph.nodes
+        n.target is torch.ops.torch_trt.execute_engine_inplace.default for n in compiled.graph.nodes
     )
-    full = CausalLMReport(
-        **{f.name: getattr(rep, f.name) for f in rep.__dataclass_fields__.values()},
-        model=type(model).__name__,
+    return CausalLMReport(
+        **{f.name: getattr(rep, f.name) for f in dataclasses.fields(rep)},
+        model=model,
         max_batch=max_batch,
         max_seq_len=max_seq_len,
         layers=len(specs) // 2,
         cache_bytes=sum(_nbytes(s, max_batch, max_seq_len) for s in specs),
-        cache_dtype=str(dtype).removeprefix("torch."),
+        cache_dtype=str(specs[0].dtype).removeprefix("torch.") if specs else "",
         in_place=in_place,
     )
-    return CausalLM(compiled, model.config, specs, max_batch, max_seq_len, full)
 
 
 def _check(model: Any, max_seq_len: int, max_batch: int, precision: Any) -> torch.dtype:

@@ -118,18 +118,7 @@ class CausalLM:
                 ``max_seq_len``.
         """
         batch, prompt = self._check(input_ids, max_new_tokens, attention_mask)
-        mask = (
-            torch.ones_like(input_ids)
-            if attention_mask is None
-            else attention_mask.to(input_ids.device, torch.int64)
-        )
-        caches = self.cache_views(batch, input_ids.device)
-        for c in caches:
-            c.zero_()
-        pad_mask = torch.ones(batch, self.max_seq_len, dtype=torch.bool, device=input_ids.device)
-        pad_mask[:, :prompt] = mask.bool()
-        # Hugging Face's positions: counted over real tokens, padding at position 1.
-        positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)
+        positions, pad_mask, caches = self._prompt(input_ids, attention_mask)
         logits = self.step(input_ids, positions, _scalar(0, input_ids), pad_mask, caches)
         tokens, scores = [], []
         done = torch.zeros(batch, dtype=torch.bool, device=input_ids.device)
@@ -153,6 +142,25 @@ class CausalLM:
             stacked = torch.stack(scores, 1) if scores else logits.new_zeros(batch, 0, vocab)
             return Generation(sequences, stacked)
         return sequences
+
+    def _prompt(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """The prompt's positions, the padding mask over cache slots and the zeroed cache."""
+        batch, prompt = input_ids.shape
+        mask = (
+            torch.ones_like(input_ids)
+            if attention_mask is None
+            else attention_mask.to(input_ids.device, torch.int64)
+        )
+        caches = self.cache_views(batch, input_ids.device)
+        for c in caches:
+            c.zero_()
+        pad_mask = torch.ones(batch, self.max_seq_len, dtype=torch.bool, device=input_ids.device)
+        pad_mask[:, :prompt] = mask.bool()
+        # Hugging Face's positions: counted over real tokens, padding at position 1.
+        positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)
+        return positions, pad_mask, caches
 
     def _check(
         self, input_ids: torch.Tensor, max_new_tokens: int, attention_mask: torch.Tensor | None

@@ -95,14 +95,21 @@ class StaticKVCache:
         self.specs: dict[int, tuple[CacheSpec, CacheSpec]] = {}
 
     def update(
-        self, key_states: torch.Tensor, value_states: torch.Tensor, layer_idx: int, *a: Any, **k: Any
+        self,
+        key_states: torch.Tensor,
+        value_states: torch.Tensor,
+        layer_idx: int,
+        *a: Any,
+        **k: Any,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Write this step's keys and values; return the layer's whole cache."""
         if self.caches is None:
             self.specs[layer_idx] = (_spec(key_states), _spec(value_states))
             return key_states, value_states
         out = []
-        for cache, new in zip(self.caches[2 * layer_idx : 2 * layer_idx + 2], (key_states, value_states), strict=True):
+        for cache, new in zip(
+            self.caches[2 * layer_idx : 2 * layer_idx + 2], (key_states, value_states), strict=True
+        ):
             updated = torch.ops.torch_trt.kv_cache_update(cache, new, self.write_indices)
             cache.copy_(updated)
             out.append(updated)
@@ -135,7 +142,7 @@ class DecoderStep(torch.nn.Module):
     last position, ``[batch, vocab]``.
     """
 
-    def __init__(self, model: torch.nn.Module, max_seq_len: int, window: int | None = None) -> None:
+    def __init__(self, model: Any, max_seq_len: int, window: int | None = None) -> None:
         super().__init__()
         self.model = model
         self.max_seq_len = max_seq_len
@@ -165,7 +172,7 @@ class DecoderStep(torch.nn.Module):
 
 
 @contextlib.contextmanager
-def llm_attention(model: torch.nn.Module) -> Iterator[None]:
+def llm_attention(model: Any) -> Iterator[None]:
     """Use :func:`attention` in ``model`` for the duration (the config's implementation is
     restored after)."""
     from transformers import AttentionInterface
@@ -180,7 +187,7 @@ def llm_attention(model: torch.nn.Module) -> Iterator[None]:
         config._attn_implementation = old
 
 
-def probe(model: torch.nn.Module, window: int | None) -> list[CacheSpec]:
+def probe(model: Any, window: int | None) -> list[CacheSpec]:
     """Run two tokens through the model eagerly to learn each layer's key and value shapes.
 
     Raises:
@@ -193,8 +200,14 @@ def probe(model: torch.nn.Module, window: int | None) -> list[CacheSpec]:
     mask = step_mask(torch.tensor(0), 2, torch.ones(1, 2, dtype=torch.bool), window)
     try:
         with torch.no_grad(), llm_attention(model):
-            model(input_ids=ids, attention_mask=mask, position_ids=ids + torch.arange(2),
-                  cache=cache, use_cache=True, logits_to_keep=1)
+            model(
+                input_ids=ids,
+                attention_mask=mask,
+                position_ids=ids + torch.arange(2),
+                cache=cache,
+                use_cache=True,
+                logits_to_keep=1,
+            )
     except (AttributeError, TypeError) as e:
         raise UnsupportedModelError(
             f"{type(model).__name__} cannot run one step with torch_trt.llm's static cache: "
@@ -212,6 +225,6 @@ def probe(model: torch.nn.Module, window: int | None) -> list[CacheSpec]:
     return [s for i in range(layers) for s in cache.specs[i]]
 
 
-def _device(model: torch.nn.Module) -> torch.device:
+def _device(model: Any) -> torch.device:
     param = next(model.parameters(), None)
     return param.device if param is not None else torch.device("cpu")

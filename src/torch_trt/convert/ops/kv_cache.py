@@ -64,7 +64,9 @@ def in_place_form(node: fx.Node) -> bool:
 
 
 @converter(torch.ops.torch_trt.kv_cache_update.default, check=_check, dynamic=True)
-def convert_kv_cache_update(ctx: ConversionContext, cache: Any, update: Any, write_indices: Any) -> Any:
+def convert_kv_cache_update(
+    ctx: ConversionContext, cache: Any, update: Any, write_indices: Any
+) -> Any:
     """``cache`` with ``update`` written from ``write_indices[b]`` on along dim 2."""
     w = ctx.cast(ctx.itensor(write_indices), torch.int32)
     if ctx.node is not None and in_place_form(ctx.node):
