@@ -45,9 +45,11 @@ def _write_backs(
         copy = users[0]
         if copy.target is not _COPY or copy.args[:2] != (state, item) or copy.users:
             return None
-        if inputs.count(state) != 1 or any(
-            order[u] > order[node] and u is not copy for u in state.users
-        ):
+        # Every reader of the state (get_attr may appear more than once) must run before the
+        # engine, which changes it: a later one would see the new value.
+        aliases = [n for n in order if n.op == state.op and n.target == state.target]
+        readers = [u for n in aliases for u in n.users if u is not copy]
+        if inputs.count(state) != 1 or any(order[u] > order[node] for u in readers):
             return None
         copies.append(copy)
     return copies
