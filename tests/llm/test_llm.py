@@ -209,3 +209,17 @@ def test_report_shows_cache_and_engine() -> None:
         rep.to_dict()["llm"]["cache_bytes"] == want
         and rep.to_dict()["engines"][0]["name"] == "trt_0"
     )
+
+
+def test_limits_raise_input_shape_error() -> None:
+    """A batch over max_batch, or a prompt (plus new tokens) over max_seq_len, raises
+    InputShapeError naming the limit before any engine runs."""
+    _, lm = compiled("llama")
+    with pytest.raises(torch_trt.InputShapeError, match=r"batch of 4 sequences .* max_batch=3"):
+        lm.generate(torch.zeros(4, 3, dtype=torch.int64), 1)
+    with pytest.raises(torch_trt.InputShapeError, match=r"41 tokens .* max_seq_len=40"):
+        lm.generate(torch.zeros(1, 41, dtype=torch.int64), 0)
+    with pytest.raises(
+        torch_trt.InputShapeError, match=r"needs 41 cache positions, .* max_seq_len=40"
+    ):
+        lm.generate(torch.zeros(1, 30, dtype=torch.int64), 11)
