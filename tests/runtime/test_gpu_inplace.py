@@ -4,9 +4,10 @@ metadata's aliases must match the engine's (tests/runtime/fake_trt.py doubles)."
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import torch
@@ -24,7 +25,7 @@ NAMES = ("x", "cache", "output_0", "output_1")
 class KVEngine(FakeEngine):
     """Inputs x [2, 3] and cache [2, 1, 4, 3]; output_0 is written into cache."""
 
-    aliases: dict[str, str] = {"output_0": "cache"}
+    aliases: ClassVar[dict[str, str]] = {"output_0": "cache"}
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
@@ -118,10 +119,17 @@ def test_aliases_must_match_the_engine(cuda: FakeCuda) -> None:
 
 
 def test_aliases_round_trip_and_validate() -> None:
-    """Aliases survive the JSON record; an alias naming no binding is corrupt metadata."""
+    """Aliases survive the JSON record (format 3; without aliases it stays format 2); an alias
+    naming no binding is corrupt metadata."""
     meta = _meta()
     again = EngineMetadata.from_json(meta.to_json())
     assert again.aliases == (("output_0", "cache"),) and again.aliased_inputs() == {0: 1}
+    assert again.format_version == 3  # older torch-trt refuses it instead of ignoring aliases
+    plain = EngineMetadata.from_json(dataclasses.replace(meta, aliases=()).to_json())
+    assert (
+        plain.format_version == 2
+        and "aliases" not in dataclasses.replace(meta, aliases=()).to_json()
+    )
     bad = meta.to_json().replace('"cache"]', '"nothing"]')
     with pytest.raises(torch_trt.EngineFormatError, match="corrupt engine metadata"):
         EngineMetadata.from_json(bad)

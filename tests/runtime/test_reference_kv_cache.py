@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import TrtNet
 
+from conftest import TrtNet
 from torch_trt.runtime.reference import ReferenceError, read_network
 
 

@@ -13,7 +13,13 @@ from torch_trt import _trt
 from torch_trt.build import Profile
 from torch_trt.convert.interpreter import Network
 from torch_trt.dynamo.shapes import dims_json
-from torch_trt.runtime.engine import Binding, EngineMetadata, build_targets
+from torch_trt.runtime.engine import (
+    ALIASES_FORMAT_VERSION,
+    FORMAT_VERSION,
+    Binding,
+    EngineMetadata,
+    build_targets,
+)
 
 
 @dataclasses.dataclass
@@ -53,8 +59,10 @@ def metadata_for(region: BuiltRegion, sub: fx.GraphModule, runtime: str) -> Engi
         _binding(n, p, region.profile) for n, p in zip(net.input_names, placeholders, strict=True)
     )
     outputs = tuple(_binding(n, o, {}) for n, o in zip(net.output_names, outs, strict=True))
+    aliases = in_place_outputs(net.net)
     return EngineMetadata(
-        aliases=in_place_outputs(net.net),
+        aliases=aliases,
+        format_version=ALIASES_FORMAT_VERSION if aliases else FORMAT_VERSION,
         engine_id=uuid.uuid4().hex,
         name=region.name,
         flavour=_trt.flavour(),

@@ -27,8 +27,11 @@ from torch_trt.errors import (
 )
 
 # 1: flavour, version, bindings. 2: adds the compute capabilities the engine targets.
-# 3: adds ``aliases``, outputs that share an input's memory (in-place KV-cache updates).
-FORMAT_VERSION = 3
+# 3: adds ``aliases``, outputs that share an input's memory (in-place KV-cache updates); only
+# engines with such outputs are written as 3, so the others still load in older torch-trt.
+FORMAT_VERSION = 2
+ALIASES_FORMAT_VERSION = 3
+NEWEST_FORMAT_VERSION = 3
 # Compute capabilities TensorRT-RTX deserializes on (TENSORRT_NOTES.md); "12.0+" = 12.0 and newer.
 RTX_TARGETS = ("8.0", "8.6", "8.9", "12.0+")
 _MiB = 1 << 20
@@ -97,7 +100,12 @@ class EngineMetadata:
         return {outs[o]: ins[i] for o, i in self.aliases}
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        raw = dataclasses.asdict(self)
+        if self.aliases:  # older torch-trt must refuse it, not run it without the aliases
+            raw["format_version"] = max(self.format_version, ALIASES_FORMAT_VERSION)
+        else:  # a format-2 record, readable by torch-trt without aliases
+            del raw["aliases"]
+        return json.dumps(raw, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> EngineMetadata:
@@ -105,11 +113,11 @@ class EngineMetadata:
         try:
             raw = json.loads(text)
             version = raw.get("format_version")
-            if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
-                newer = isinstance(version, int) and version > FORMAT_VERSION
+            if not isinstance(version, int) or not 1 <= version <= NEWEST_FORMAT_VERSION:
+                newer = isinstance(version, int) and version > NEWEST_FORMAT_VERSION
                 raise EngineFormatError(
                     f"engine metadata format {version} is not supported by this torch-trt "
-                    f"(it reads formats 1 to {FORMAT_VERSION}); "
+                    f"(it reads formats 1 to {NEWEST_FORMAT_VERSION}); "
                     + (
                         "it was written by a newer torch-trt: upgrade torch-trt to load it"
                         if newer
