@@ -80,7 +80,8 @@ def remove_noops(gm: fx.GraphModule) -> fx.GraphModule:
     Before: ``y = aten.detach(x); aten._assert_async(c); z = aten.relu(y)``
     After:  ``z = aten.relu(x)``
 
-    A functional ``aten.copy(x, y)`` with ``y`` of ``x``'s shape and dtype is ``y``.
+    A functional ``aten.copy(state, y)`` into an input or buffer, with ``y`` of its shape and
+    dtype, is ``y``.
     """
     for node in list(gm.graph.nodes):
         if node.op != "call_function":
@@ -99,10 +100,15 @@ def remove_noops(gm: fx.GraphModule) -> fx.GraphModule:
 
 
 def _is_plain_copy(node: fx.Node) -> bool:
-    """``aten.copy(self, src)`` whose value is ``src`` itself: same shape, dtype and device
-    (what functionalization makes of ``self.copy_(src)``; the write-back stays a ``copy_``)."""
+    """``aten.copy(state, src)`` of an input or buffer whose value is ``src`` itself: same
+    shape, dtype and device (what functionalization makes of ``state.copy_(src)``; the
+    write-back stays a ``copy_``). Dropping it lets an in-place cache update be the value the
+    engine outputs."""
     if node.target is not aten.copy.default or len(node.args) < 2:
         return False
+    state = node.args[0]
+    if not isinstance(state, fx.Node) or state.op not in ("placeholder", "get_attr"):
+        return False  # only the functional form of writing an input or a buffer
     a, b = (n.meta.get("val") if isinstance(n, fx.Node) else None for n in node.args[:2])
     if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor):
         return False
