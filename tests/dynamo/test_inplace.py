@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import operator
+import pathlib
 
 import torch
 
@@ -128,3 +129,18 @@ def test_caller_cache_updated_in_place() -> None:
     copies.reset()
     torch.testing.assert_close(compiled(x, mine, w), InputCache()(x, theirs, w))
     assert torch.equal(mine, theirs) and copies.bytes == 0
+
+
+def test_saved_and_loaded_in_place_engine(tmp_path: pathlib.Path) -> None:
+    """A module whose engine updates its cache in place saves and loads (the runtime chosen at
+    load applies to it, a reference program comes from the saved source) and still matches
+    eager over three calls."""
+    model = BufferCache().eval()
+    x = torch.randn(2, 2, 1, 4)
+    compiled = torch_trt.dynamo.compile(model, [x], min_block_size=1, keep_source=True)
+    path = tmp_path / "kv.pt2"
+    torch_trt.save(compiled, path, with_source=True)
+    loaded = torch_trt.load(path, runtime="reference")
+    assert len([n for n in loaded.graph.nodes if n.target is INPLACE]) == 1
+    assert torch_trt.serialize.engine_records(loaded)[0].aliases == (("output_0", "k"),)
+    assert _three_calls(model, loaded, x) == 0
