@@ -105,7 +105,7 @@ def test_metadata_records_targets_and_reads_format_1() -> None:
     assert old.inputs == meta.inputs
     if meta.flavour == "tensorrt_rtx":
         assert old.compute_capabilities == ("8.0", "8.6", "8.9", "12.0+")
-    raw["format_version"] = 3
+    raw["format_version"] = torch_trt.runtime.engine.NEWEST_FORMAT_VERSION + 1
     with pytest.raises(torch_trt.EngineFormatError, match="newer torch-trt: upgrade"):
         EngineMetadata.from_json(json.dumps(raw))
 

@@ -13,7 +13,7 @@ engines run: ``with torch_trt.runtime("reference"): ...``.
 
 from __future__ import annotations
 
-from torch_trt import dynamo, fx, serialize, ts
+from torch_trt import dynamo, fx, llm, serialize, ts
 from torch_trt import runtime as _runtime_package  # noqa: F401  (registers execute_engine)
 from torch_trt._compile import compile
 from torch_trt.convert.registry import converter
@@ -27,6 +27,7 @@ from torch_trt.errors import (
     SerializationError,
     TensorRTUnavailableError,
     TorchTRTError,
+    UnsupportedModelError,
     UnsupportedOperatorError,
 )
 from torch_trt.inputs import Input
@@ -49,11 +50,13 @@ __all__ = [
     "SerializationError",
     "TensorRTUnavailableError",
     "TorchTRTError",
+    "UnsupportedModelError",
     "UnsupportedOperatorError",
     "compile",
     "converter",
     "dynamo",
     "fx",
+    "llm",
     "load",
     "report",
     "runtime",

@@ -39,6 +39,11 @@ class UnsupportedOperatorError(TorchTRTError):
     """``require_full_compilation=True`` and some nodes cannot run in TensorRT."""
 
 
+class UnsupportedModelError(TorchTRTError, ValueError):
+    """A model's architecture cannot be compiled the way asked (``torch_trt.llm``); the message
+    names the module or feature that blocks it."""
+
+
 class ConversionError(TorchTRTError):
     """A converter failed to express a node as TensorRT layers.
 

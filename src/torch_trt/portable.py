@@ -26,11 +26,23 @@ from torch_trt.runtime.op import parse_metadata
 SOURCES_KEY = "torch_trt_sources"
 SOURCE_PREFIX = "torch_trt_source_"  # + engine name: a saved program's buffer holding a source
 EXECUTE = torch.ops.torch_trt.execute_engine.default
+EXECUTE_INPLACE = torch.ops.torch_trt.execute_engine_inplace.default
+# Where each op takes the engine, reference program and metadata (the in-place op has its
+# mutated state list before them).
+_ARGS = {
+    EXECUTE: {"engine": 1, "reference": 2, "metadata": 3},
+    EXECUTE_INPLACE: {"engine": 2, "reference": 3, "metadata": 4},
+}
 
 
 def engine_nodes(gm: fx.GraphModule) -> list[fx.Node]:
-    """The ``execute_engine`` calls of a graph, in order."""
-    return [n for n in gm.graph.nodes if n.op == "call_function" and n.target is EXECUTE]
+    """The ``execute_engine`` and ``execute_engine_inplace`` calls of a graph, in order."""
+    return [n for n in gm.graph.nodes if n.op == "call_function" and n.target in _ARGS]
+
+
+def arg_index(node: fx.Node, name: str) -> int:
+    """Position of ``name`` (engine, reference, metadata) among an engine call's arguments."""
+    return _ARGS[node.target][name]  # type: ignore[index]
 
 
 def _dynamic_shapes(meta: EngineMetadata) -> tuple[tuple[torch.Tensor, ...], Any]:
@@ -84,7 +96,7 @@ def export_sources(gm: fx.GraphModule) -> dict[str, bytes]:
     kept = gm.meta.get(SOURCES_KEY, {})
     out = {}
     for node in engine_nodes(gm):
-        meta = parse_metadata(node.args[3])  # type: ignore[arg-type]
+        meta = parse_metadata(node.args[arg_index(node, "metadata")])  # type: ignore[arg-type]
         if meta.name not in kept:
             raise ValueError(
                 f"engine {meta.name} carries no ATen source, so with_source=True cannot store "
@@ -162,9 +174,15 @@ def rebuild(source: fx.GraphModule, meta: EngineMetadata) -> tuple[bytes, Engine
     from torch_trt.build import build_engine
     from torch_trt.convert import ops as _ops  # noqa: F401  (registers the converters)
     from torch_trt.convert.interpreter import convert_module
+    from torch_trt.dynamo.assemble import in_place_outputs
     from torch_trt.settings import CompileSettings
 
     network = convert_module(plain_graph(source))
+    if in_place_outputs(network.net) != meta.aliases:  # the call site binds state by them
+        raise SerializationError(
+            f"engine {meta.name} rebuilt from its source does not update the same inputs in "
+            "place as the saved one; recompile the model"
+        )
     shapes = {
         n: b.profile or (b.bounds[0], b.bounds[0], b.bounds[1])
         for n, b in zip(network.input_names, meta.inputs, strict=True)

@@ -282,8 +282,12 @@ def engine_records(module: torch.nn.Module) -> list[EngineMetadata]:
         for node in module.inlined_graph.nodes():
             if node.kind() == "torch_trt::execute_engine":
                 texts.append(str(node.inputsAt(3).toIValue()))
+            elif node.kind() == "torch_trt::execute_engine_inplace":
+                texts.append(str(node.inputsAt(4).toIValue()))
     elif isinstance(module, fx.GraphModule):
-        texts = [str(n.args[3]) for n in portable.engine_nodes(module)]
+        texts = [
+            str(n.args[portable.arg_index(n, "metadata")]) for n in portable.engine_nodes(module)
+        ]
     try:
         return [parse_metadata(t) for t in texts]
     except EngineFormatError as e:
@@ -368,7 +372,7 @@ def _bare_report(module: torch.nn.Module) -> Report:
     sizes: list[int] = []
     if isinstance(module, fx.GraphModule):
         for node in portable.engine_nodes(module):
-            blob = node.args[1]
+            blob = node.args[portable.arg_index(node, "engine")]
             target = blob.target if isinstance(blob, fx.Node) else None
             sizes.append(int(getattr(module, str(target)).numel()) if target else 0)
     records = engine_records(module)

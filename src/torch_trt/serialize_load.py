@@ -70,15 +70,16 @@ class _Loader:
 
     def resolve(self, gm: fx.GraphModule, node: fx.Node) -> None:
         try:
-            meta = parse_metadata(str(node.args[3]))
+            meta = parse_metadata(str(node.args[portable.arg_index(node, "metadata")]))
         except EngineFormatError as e:
             raise SerializationError(f"cannot load {self.path}: {e}") from None
         want = self.runtime or meta.runtime
         if want == "reference":
-            if node.args[2] is None:
+            ref = portable.arg_index(node, "reference")
+            if node.args[ref] is None:
                 src = self.source(meta.name, "has no reference program")
                 _set_constant(
-                    gm, node, 2, f"{meta.name}_reference", portable.reference_program(src)
+                    gm, node, ref, f"{meta.name}_reference", portable.reference_program(src)
                 )
             _set_metadata(node, dataclasses.replace(meta, runtime="reference"))
             return
@@ -92,6 +93,12 @@ class _Loader:
                 "with_source=True) on_incompatible='rebuild' or 'pytorch'"
             )
         elif self.on_incompatible == "pytorch":
+            if node.target is portable.EXECUTE_INPLACE:
+                raise RuntimeUnavailableError(
+                    f"{self.path}: engine {meta.name} cannot run here: {problem}; it updates "
+                    "state in place, which its PyTorch source cannot stand in for. Load with "
+                    "runtime='reference' or on_incompatible='rebuild'"
+                )
             src = self.source(meta.name, "must run in PyTorch")
             warnings.warn(
                 f"torch-trt: {self.path}: engine {meta.name} runs in PyTorch: {problem}",
@@ -117,13 +124,13 @@ class _Loader:
                 f"cannot run here either: {still}. Load with on_incompatible='pytorch' or "
                 "runtime='reference'"
             )
-        _set_constant(gm, node, 1, f"{meta.name}_engine", blob)
+        _set_constant(gm, node, portable.arg_index(node, "engine"), f"{meta.name}_engine", blob)
         _set_metadata(node, dataclasses.replace(record, runtime="tensorrt"))
 
 
 def _set_metadata(node: fx.Node, meta: EngineMetadata) -> None:
     args = list(node.args)
-    args[3] = meta.to_json()
+    args[portable.arg_index(node, "metadata")] = meta.to_json()
     node.args = tuple(args)
 
 

@@ -100,3 +100,27 @@ def test_fold_constants_leaves_large_broadcasts() -> None:
     gm = fold_constants(torch.export.export(m, (x,), strict=False).run_decompositions().module())
     assert not any(name.startswith("_folded_") for name, _ in gm.named_buffers())
     assert torch.equal(gm(x), m(x))
+
+
+def test_remove_noops_drops_plain_copies() -> None:
+    """copy(x, y) of y's own shape and dtype becomes y (the in-place write-back stays); a
+    broadcasting or casting copy is kept; results equal eager."""
+
+    class M(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("state", torch.zeros(2, 3))
+
+        def forward(self, x: torch.Tensor, row: torch.Tensor) -> torch.Tensor:
+            self.state.copy_(x * 2)  # same shape: functionalized to copy(state, x * 2)
+            out = torch.zeros(2, 3, dtype=torch.float64)
+            out.copy_(row)  # broadcast and cast: a real copy
+            return self.state + out.float()
+
+    m = M().eval()
+    x, row = torch.randn(2, 3), torch.randn(3)
+    gm = lower(torch.export.export(M().eval(), (x, row), strict=False))
+    copies = [n for n in gm.graph.nodes if n.target is aten.copy.default]
+    assert len(copies) == 1 and copies[0].meta["val"].dtype == torch.float64
+    assert aten.copy_.default in _targets(gm)  # the buffer's write-back
+    torch.testing.assert_close(gm(x, row), m(x, row))

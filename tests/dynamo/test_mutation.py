@@ -49,6 +49,20 @@ class Cache(torch.nn.Module):
         return (self.cache.sum(0) * 2).relu() + 1
 
 
+class IndexPutCache(torch.nn.Module):
+    """A cache written with ``index_put_`` (``cache[pos] = x``) at a moving position."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("cache", torch.zeros(6, 4))
+        self.register_buffer("pos", torch.zeros(1, dtype=torch.long))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.cache[self.pos] = x
+        self.pos += 1
+        return (self.cache * 3).sum(0).relu() + 1
+
+
 class CopyIntoInput(torch.nn.Module):
     """``out.copy_(...)`` writes into a caller's tensor."""
 
@@ -81,6 +95,24 @@ def test_running_mean_updates_in_place() -> None:
 def test_index_copy_cache() -> None:
     """A cache written with index_copy_ at a position buffer matches eager after 3 calls."""
     _three_calls(Cache().eval(), torch.randn(1, 4))
+
+
+def test_index_put_cache() -> None:
+    """A cache written with index_put_ at a position buffer matches eager after 3 calls."""
+    _three_calls(IndexPutCache().eval(), torch.randn(1, 4))
+
+
+def test_write_back_does_not_block_full_compilation() -> None:
+    """require_full_compilation accepts a model that mutates a buffer: the write-back is not
+    an op that runs in place of TensorRT, and the report says what it is."""
+    model = Counter().eval()
+    x = torch.randn(2, 4)
+    compiled = torch_trt.dynamo.compile(
+        model, [x], runtime="reference", require_full_compilation=True
+    )
+    (write,) = torch_trt.report(compiled).fallbacks
+    assert write.op == "aten.copy_.default" and "writes mutated state back" in write.detail
+    torch.testing.assert_close(compiled(x), copy.deepcopy(model)(x))
 
 
 def test_copy_into_input() -> None:

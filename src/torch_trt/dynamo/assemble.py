@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from typing import Any
 
 import torch
 from torch import fx
@@ -12,7 +13,13 @@ from torch_trt import _trt
 from torch_trt.build import Profile
 from torch_trt.convert.interpreter import Network
 from torch_trt.dynamo.shapes import dims_json
-from torch_trt.runtime.engine import Binding, EngineMetadata, build_targets
+from torch_trt.runtime.engine import (
+    ALIASES_FORMAT_VERSION,
+    FORMAT_VERSION,
+    Binding,
+    EngineMetadata,
+    build_targets,
+)
 
 
 @dataclasses.dataclass
@@ -52,7 +59,10 @@ def metadata_for(region: BuiltRegion, sub: fx.GraphModule, runtime: str) -> Engi
         _binding(n, p, region.profile) for n, p in zip(net.input_names, placeholders, strict=True)
     )
     outputs = tuple(_binding(n, o, {}) for n, o in zip(net.output_names, outs, strict=True))
+    aliases = in_place_outputs(net.net)
     return EngineMetadata(
+        aliases=aliases,
+        format_version=ALIASES_FORMAT_VERSION if aliases else FORMAT_VERSION,
         engine_id=uuid.uuid4().hex,
         name=region.name,
         flavour=_trt.flavour(),
@@ -62,6 +72,18 @@ def metadata_for(region: BuiltRegion, sub: fx.GraphModule, runtime: str) -> Engi
         runtime=runtime,
         compute_capabilities=build_targets(_trt.flavour()),
     )
+
+
+def in_place_outputs(net: Any) -> tuple[tuple[str, str], ...]:
+    """``(output, input)`` name pairs of a network whose layers write an input in place: the
+    output of an ``IKVCacheUpdateLayer`` shares its cache input's memory (TensorRT's rule)."""
+    kv = _trt.load().LayerType.KV_CACHE_UPDATE
+    pairs = []
+    for i in range(net.num_layers):
+        layer = net.get_layer(i)
+        if layer.type == kv:
+            pairs.append((str(layer.get_output(0).name), str(layer.get_input(0).name)))
+    return tuple(pairs)
 
 
 def _blob(data: bytes) -> torch.Tensor:

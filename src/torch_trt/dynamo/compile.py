@@ -20,6 +20,7 @@ from torch_trt.convert.interpreter import Network, convert_module
 from torch_trt.convert.registry import Reason
 from torch_trt.dynamo.assemble import BuiltRegion, region_io, splice_engine
 from torch_trt.dynamo.capture import capture, input_specs
+from torch_trt.dynamo.inplace import update_state_in_place
 from torch_trt.dynamo.lower import lower, mutated_attrs
 from torch_trt.dynamo.partition import Partition, partition
 from torch_trt.dynamo.shapes import ShapeRanges, shape_ranges
@@ -75,6 +76,7 @@ def compile(
         gm = install_guard(gm, specs, constants=_constants(names, specs, ep, inputs, kwarg_inputs))
     part = compile_lowered(gm, s, rep, ranges)
     with rep.stage("assemble"):
+        part = update_state_in_place(part)
         call = None
         if isinstance(model, torch.nn.Module):
             call = CallSignature.record(model, tuple(inputs), dict(kwarg_inputs or {}))

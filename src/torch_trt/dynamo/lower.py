@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 from torch import fx
-from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols
+from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols, statically_known_true
 
 from torch_trt.dynamo.shapes import always_holds, counted_ranges
 
@@ -106,6 +106,9 @@ def remove_noops(gm: fx.GraphModule) -> fx.GraphModule:
     An assertion on a data-dependent size (``torch._check(mask.sum() > 2)``-like, on the length of
     ``x[mask]``) stays, and runs in PyTorch after the engine that makes the size, unless it holds
     for any data (``0 <= len(x[mask]) <= x.numel()``, which torch.export adds for every such op).
+
+    A functional ``aten.copy(state, y)`` into an input or buffer, with ``y`` of its shape and
+    dtype, is ``y``.
     """
     counted = counted_ranges(gm)
     for node in list(gm.graph.nodes):
@@ -115,6 +118,9 @@ def remove_noops(gm: fx.GraphModule) -> fx.GraphModule:
             gm.graph.erase_node(node)
         elif node.target in _PASS_THROUGH:
             node.replace_all_uses_with(node.args[0])
+            gm.graph.erase_node(node)
+        elif _is_plain_copy(node):  # copy(x, y) of y's own shape and dtype is y
+            node.replace_all_uses_with(node.args[1])
             gm.graph.erase_node(node)
     gm.graph.eliminate_dead_code()
     gm.recompile()
@@ -143,6 +149,25 @@ def _needed_assertion(node: fx.Node, counted: Mapping[Any, Any]) -> bool:
     return False
 
 
+def _is_plain_copy(node: fx.Node) -> bool:
+    """``aten.copy(state, src)`` of an input or buffer whose value is ``src`` itself: same
+    shape, dtype and device (what functionalization makes of ``state.copy_(src)``; the
+    write-back stays a ``copy_``). Dropping it lets an in-place cache update be the value the
+    engine outputs."""
+    if node.target is not aten.copy.default or len(node.args) < 2:
+        return False
+    state = node.args[0]
+    if not isinstance(state, fx.Node) or state.op not in ("placeholder", "get_attr"):
+        return False  # only the functional form of writing an input or a buffer
+    a, b = (n.meta.get("val") if isinstance(n, fx.Node) else None for n in node.args[:2])
+    if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor):
+        return False
+    same = a.dim() == b.dim() and all(
+        statically_known_true(x == y) for x, y in zip(a.shape, b.shape, strict=True)
+    )
+    return same and a.dtype == b.dtype and a.device == b.device
+
+
 def mutated_attrs(gm: fx.GraphModule) -> set[str]:
     """Targets of the ``get_attr`` nodes (buffers, parameters) that the program writes to.
 
@@ -159,8 +184,9 @@ def mutated_attrs(gm: fx.GraphModule) -> set[str]:
             if arg.alias_info is None or not arg.alias_info.is_write:
                 continue
             value = node.args[i] if i < len(node.args) else node.kwargs.get(arg.name)
-            if isinstance(value, fx.Node) and value.op == "get_attr":
-                mutated.add(str(value.target))
+            for v in value if isinstance(value, list | tuple) else [value]:
+                if isinstance(v, fx.Node) and v.op == "get_attr":
+                    mutated.add(str(v.target))
     return mutated
 
 

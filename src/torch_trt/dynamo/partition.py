@@ -139,6 +139,24 @@ class _RegistrySupport(OperatorSupportBase):
 _NO = registry.Support(False)
 
 
+def is_write_back(node: fx.Node) -> bool:
+    """``copy_(state, value)`` that torch.export adds to write a mutated input or buffer back:
+    it runs after the engines (or the engine writes the state in place, dynamo/inplace.py), so
+    it does not keep a graph from full compilation."""
+    target = node.args[0] if node.args else None
+    return (
+        node.target is torch.ops.aten.copy_.default
+        and isinstance(target, fx.Node)
+        and target.op in ("placeholder", "get_attr")
+        and not node.users
+    )
+
+
+_WRITE_BACK = registry.Support(
+    False, Reason.NO_CONVERTER, "writes mutated state back after the engine (a copy per call)"
+)
+
+
 def _verdicts(
     gm: fx.GraphModule, settings: CompileSettings, refused: Mapping[str, str]
 ) -> dict[fx.Node, registry.Support]:
@@ -146,6 +164,8 @@ def _verdicts(
         n: (
             registry.Support(False, Reason.CONVERSION_FAILED, refused[n.name])
             if n.name in refused
+            else _WRITE_BACK
+            if is_write_back(n)
             else registry.support(n, settings)
         )
         for n in gm.graph.nodes
@@ -153,7 +173,7 @@ def _verdicts(
     }
     _warn_unused_exclusions(verdicts, settings)
     _attach_sizes(verdicts)
-    bad = [(n, v) for n, v in verdicts.items() if not v.supported]
+    bad = [(n, v) for n, v in verdicts.items() if not v.supported and not is_write_back(n)]
     if settings.require_full_compilation and bad:
         lines = [
             f"  {n.name} ({op_name(n.target)}): {v.reason.value if v.reason else '?'}: {v.detail}"

@@ -35,7 +35,11 @@ from torch_trt.errors import (
 )
 
 # 1: flavour, version, bindings. 2: adds the compute capabilities the engine targets.
+# 3: adds ``aliases``, outputs that share an input's memory (in-place KV-cache updates); only
+# engines with such outputs are written as 3, so the others still load in older torch-trt.
 FORMAT_VERSION = 2
+ALIASES_FORMAT_VERSION = 3
+NEWEST_FORMAT_VERSION = 3
 # Compute capabilities TensorRT-RTX deserializes on (TENSORRT_NOTES.md); "12.0+" = 12.0 and newer.
 RTX_TARGETS = ("8.0", "8.6", "8.9", "12.0+")
 _MiB = 1 << 20
@@ -93,9 +97,23 @@ class EngineMetadata:
     runtime: str = "tensorrt"
     format_version: int = FORMAT_VERSION
     compute_capabilities: tuple[str, ...] = ()
+    # (output name, input name): TensorRT writes the output into the input's memory (the
+    # engine's ``get_aliased_input_tensor``); the two are bound to one address.
+    aliases: tuple[tuple[str, str], ...] = ()
+
+    def aliased_inputs(self) -> dict[int, int]:
+        """``{output index: input index}`` for every output that shares an input's memory."""
+        outs = {b.name: j for j, b in enumerate(self.outputs)}
+        ins = {b.name: i for i, b in enumerate(self.inputs)}
+        return {outs[o]: ins[i] for o, i in self.aliases}
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        raw = dataclasses.asdict(self)
+        if self.aliases:  # older torch-trt must refuse it, not run it without the aliases
+            raw["format_version"] = max(self.format_version, ALIASES_FORMAT_VERSION)
+        else:  # a format-2 record, readable by torch-trt without aliases
+            del raw["aliases"]
+        return json.dumps(raw, sort_keys=True)
 
     def data_dependent_outputs(self) -> tuple[str, ...]:
         """Names of the outputs whose size depends on the data: a dim names a size symbol
@@ -114,11 +132,11 @@ class EngineMetadata:
         try:
             raw = json.loads(text)
             version = raw.get("format_version")
-            if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
-                newer = isinstance(version, int) and version > FORMAT_VERSION
+            if not isinstance(version, int) or not 1 <= version <= NEWEST_FORMAT_VERSION:
+                newer = isinstance(version, int) and version > NEWEST_FORMAT_VERSION
                 raise EngineFormatError(
                     f"engine metadata format {version} is not supported by this torch-trt "
-                    f"(it reads formats 1 to {FORMAT_VERSION}); "
+                    f"(it reads formats 1 to {NEWEST_FORMAT_VERSION}); "
                     + (
                         "it was written by a newer torch-trt: upgrade torch-trt to load it"
                         if newer
@@ -130,7 +148,10 @@ class EngineMetadata:
             raw["inputs"] = tuple(Binding.from_dict(b) for b in raw["inputs"])
             raw["outputs"] = tuple(Binding.from_dict(b) for b in raw["outputs"])
             raw["compute_capabilities"] = tuple(str(c) for c in raw.get("compute_capabilities", ()))
-            return cls(**raw)
+            raw["aliases"] = tuple((str(o), str(i)) for o, i in raw.get("aliases", ()))
+            meta = cls(**raw)
+            meta.aliased_inputs()  # every alias names a real output and input
+            return meta
         except EngineFormatError:
             raise
         except (ValueError, KeyError, TypeError, AttributeError) as e:
@@ -363,6 +384,15 @@ def _check_bindings(meta: EngineMetadata, engine: Any) -> None:
             f"engine {meta.name} does not match its metadata: the engine has {found}, the "
             f"metadata says {expected}; the file is corrupt or mixes different engines"
         )
+    aliased = getattr(engine, "get_aliased_input_tensor", None)
+    if aliased is not None:  # outputs written into an input's memory must be bound that way
+        pairs = {b.name: aliased(b.name) for b in meta.outputs}
+        got = {o: i for o, i in pairs.items() if i}
+        if got != dict(meta.aliases):
+            raise EngineFormatError(
+                f"engine {meta.name} writes outputs in place into inputs {got}, but its "
+                f"metadata says {dict(meta.aliases)}; recompile the model"
+            )
 
 
 _SCRATCH: dict[int, torch.Tensor] = {}
@@ -459,26 +489,69 @@ def _bind(ctx: Any, meta: EngineMetadata, inputs: Sequence[torch.Tensor]) -> Ite
         yield b, tuple(int(d) for d in ctx.get_tensor_shape(b.name))
 
 
-def execute(
-    meta: EngineMetadata, blob: torch.Tensor, inputs: Sequence[torch.Tensor]
+@dataclasses.dataclass
+class CopyStats:
+    """Bytes the runtime copied on top of the engine's own work (both runtimes): inputs cloned
+    because the engine writes them in place, non-contiguous inputs, and outputs that would alias
+    an input. ``reset()`` then read ``bytes`` around the calls to measure."""
+
+    bytes: int = 0
+    tensors: int = 0
+
+    def add(self, t: torch.Tensor) -> None:
+        self.bytes += t.numel() * t.element_size()
+        self.tensors += 1
+
+    def reset(self) -> None:
+        self.bytes = self.tensors = 0
+
+
+copies = CopyStats()
+
+
+def bound_inputs(
+    meta: EngineMetadata, inputs: Sequence[torch.Tensor], in_place: bool
 ) -> list[torch.Tensor]:
-    """Run the engine on CUDA tensors, on the current torch CUDA stream of their device."""
+    """The tensors to bind for ``inputs``: contiguous, and for an input the engine writes in
+    place (an alias target) the caller's own memory only when ``in_place``, else a copy, so a
+    functional call never changes its arguments."""
+    keep = []
+    targets = set(meta.aliased_inputs().values())
+    for i, t in enumerate(inputs):
+        if (i in targets and not in_place) or not t.is_contiguous():
+            t = t.clone(memory_format=torch.contiguous_format)
+            copies.add(t)
+        keep.append(t)
+    return keep
+
+
+def execute(
+    meta: EngineMetadata, blob: torch.Tensor, inputs: Sequence[torch.Tensor], in_place: bool = False
+) -> list[torch.Tensor]:
+    """Run the engine on CUDA tensors, on the current torch CUDA stream of their device.
+
+    An output that TensorRT writes into an input's memory (``meta.aliases``, KV-cache updates)
+    is bound to that input's address, as TensorRT requires; it is returned as that tensor. With
+    ``in_place`` the caller's input is written (copied back if it had to be made contiguous),
+    otherwise a copy of it is.
+    """
     device = _usable_device(meta, inputs)
     check_inputs(meta, inputs)
     loaded = _load(meta, blob, device)
+    aliased = meta.aliased_inputs()
     with loaded.lock, cuda.use(device):
         ctx = loaded.context
-        keep = [t.contiguous() for t in inputs]
+        keep = bound_inputs(meta, inputs, in_place)
         outputs: list[torch.Tensor | OutputBuffer] = []
         allocators = []  # alive until the launch returns
-        for b, shape in _bind(ctx, meta, keep):
-            if any(d < 0 for d in shape):  # data-dependent: sized while the engine runs
+        for j, (b, shape) in enumerate(_bind(ctx, meta, keep)):
+            if j not in aliased and any(d < 0 for d in shape):  # data-dependent size
                 buffer = OutputBuffer(b.name, b.torch_dtype, device)
                 allocators.append(output_allocator(buffer))
                 ctx.set_output_allocator(b.name, allocators[-1])
                 outputs.append(buffer)
                 continue
-            out = cuda.empty(shape, b.torch_dtype, device)
+            out = keep[aliased[j]] if j in aliased else cuda.empty(shape, b.torch_dtype, device)
             ctx.set_tensor_address(b.name, _address(out, device))
             outputs.append(out)
         stream = cuda.stream(device)
@@ -492,4 +565,8 @@ def execute(
         for o in outputs:
             if isinstance(o, OutputBuffer):
                 ctx.set_output_allocator(o.name, None)
+        for i in set(aliased.values()) if in_place else ():
+            if keep[i] is not inputs[i]:  # written into a contiguous copy: write it back
+                inputs[i].copy_(keep[i])
+                copies.add(keep[i])
     return [o.result(meta.name) if isinstance(o, OutputBuffer) else o for o in outputs]

@@ -13,6 +13,7 @@ from torch_trt.convert.ops import (  # noqa: F401
     elementwise,
     embedding_bag,
     index,
+    kv_cache,
     masked,
     matmul,
     nonzero,

@@ -17,6 +17,7 @@ from torch_trt.runtime.reference import (  # noqa: F401  (imported to register e
     heavy_resize,
     heavy_sample,
     indexing,
+    kv_cache,
     nonzero,
     reductions,
     shape_ops,
