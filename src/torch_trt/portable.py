@@ -193,4 +193,5 @@ def reference_program(source: fx.GraphModule) -> bytes:
     from torch_trt.convert.interpreter import convert_module
     from torch_trt.runtime.reference import read_network
 
-    return read_network(convert_module(plain_graph(source)).net).to_bytes()
+    network = convert_module(plain_graph(source))
+    return read_network(network.net, network.ctx.side_weights()).to_bytes()

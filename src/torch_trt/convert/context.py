@@ -62,6 +62,9 @@ class ConversionContext:
         self._keepalive: list[Any] = []
         # One constant layer per torch tensor, however many layers use it.
         self._tensor_constants: dict[int, tuple[torch.Tensor, Any]] = {}
+        # bf16 constants: TensorRT cannot return their weights, the reference runtime reads them
+        # from here (see side_weights).
+        self._bf16_constants: list[tuple[Any, torch.Tensor]] = []
 
     # -- metadata ------------------------------------------------------------------------
     @property
@@ -91,12 +94,23 @@ class ConversionContext:
         t = torch.as_tensor(value).detach().to("cpu", dtype)
         shape = tuple(t.shape)
         if dtype == torch.bfloat16:
-            # numpy has no bf16: store fp32 and cast in the network.
-            return self.cast(self.constant(t.float(), torch.float32), torch.bfloat16)
+            # numpy has no bf16: the Weights point at the torch tensor, kept alive until the
+            # build; no cast layer.
+            t = t.contiguous()
+            self._keepalive.append(t)
+            w = self.trt.Weights(self.trt.bfloat16, t.data_ptr(), t.numel())
+            layer = self.net.add_constant(shape, w)
+            self._bf16_constants.append((layer, t))
+            return layer.get_output(0)
         arr = np.array(t.contiguous().numpy(), copy=True)  # not ascontiguousarray: keeps 0-D
         self._keepalive.append(arr)
         layer = self.net.add_constant(shape, self.trt.Weights(arr))
         return layer.get_output(0)
+
+    def side_weights(self) -> dict[str, torch.Tensor]:
+        """The bf16 constants by layer name, for ``read_network(net, weights=...)`` (call it
+        after the layers got their final names)."""
+        return {str(layer.name): t for layer, t in self._bf16_constants}
 
     def tensor_constant(self, value: torch.Tensor) -> Any:
         """A parameter, buffer or folded constant as an ITensor of its own dtype, made once per

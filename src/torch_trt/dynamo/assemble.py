@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from typing import Any
 
 import torch
 from torch import fx
@@ -24,6 +25,7 @@ class BuiltRegion:
     engine: bytes
     reference: bytes | None
     profile: Profile
+    layers: dict[str, Any] | None = None  # layer census counts (convert/census.py)
 
 
 def _binding(name: str, node: fx.Node, profile: Profile) -> Binding:
@@ -61,6 +63,7 @@ def metadata_for(region: BuiltRegion, sub: fx.GraphModule, runtime: str) -> Engi
         outputs=outputs,
         runtime=runtime,
         compute_capabilities=build_targets(_trt.flavour()),
+        layers=region.layers,
     )
 
 

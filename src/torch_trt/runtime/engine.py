@@ -27,7 +27,8 @@ from torch_trt.errors import (
 )
 
 # 1: flavour, version, bindings. 2: adds the compute capabilities the engine targets.
-FORMAT_VERSION = 2
+# 3: adds the optional layer census ("layers"; absent in records of formats 1 and 2).
+FORMAT_VERSION = 3
 # Compute capabilities TensorRT-RTX deserializes on (TENSORRT_NOTES.md); "12.0+" = 12.0 and newer.
 RTX_TARGETS = ("8.0", "8.6", "8.9", "12.0+")
 _MiB = 1 << 20
@@ -85,6 +86,8 @@ class EngineMetadata:
     runtime: str = "tensorrt"
     format_version: int = FORMAT_VERSION
     compute_capabilities: tuple[str, ...] = ()
+    # {"total": n, "by_precision": {"fp16": m, ...}, "casts": k}; None when not recorded.
+    layers: dict[str, Any] | None = None
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -111,11 +114,27 @@ class EngineMetadata:
             raw["inputs"] = tuple(Binding.from_dict(b) for b in raw["inputs"])
             raw["outputs"] = tuple(Binding.from_dict(b) for b in raw["outputs"])
             raw["compute_capabilities"] = tuple(str(c) for c in raw.get("compute_capabilities", ()))
+            raw["layers"] = _layers(raw.get("layers"))
             return cls(**raw)
         except EngineFormatError:
             raise
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise EngineFormatError(f"corrupt engine metadata: {e}") from e
+
+
+def _layers(raw: Any) -> dict[str, Any] | None:
+    """The optional layer census of a record, checked."""
+    if raw is None:
+        return None
+    by = raw["by_precision"]
+    if not (
+        isinstance(raw["total"], int)
+        and isinstance(raw["casts"], int)
+        and isinstance(by, dict)
+        and all(isinstance(k, str) and isinstance(v, int) for k, v in by.items())
+    ):
+        raise ValueError("the layer census holds non-integer counts")
+    return {"total": raw["total"], "by_precision": dict(by), "casts": raw["casts"]}
 
 
 def shape_problem(
