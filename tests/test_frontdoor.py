@@ -186,8 +186,11 @@ def test_torch_tensorrt_style_call(small: tuple[torch.nn.Module, torch.Tensor]) 
             "enabled_precisions={torch.float32} asks for fp32; precision='fp16' asks for fp16",
         ),
         (
-            {"enable_autocast": True, "autocast_low_precision_type": torch.half,
-             "enabled_precisions": {torch.bfloat16}},
+            {
+                "enable_autocast": True,
+                "autocast_low_precision_type": torch.half,
+                "enabled_precisions": {torch.bfloat16},
+            },
             ValueError,
             "enable_autocast=True, autocast_low_precision_type=torch.float16 asks for fp16",
         ),
@@ -363,7 +366,7 @@ def test_torch_tensorrt_doc_call(small: tuple[torch.nn.Module, torch.Tensor], en
     convs = [layer for layer, node in rep.layer_to_node[engine.name].items() if "conv" in node]
     assert convs and all(precision[layer] == "fp16" for layer in convs)
     with torch.no_grad():
-        got, want = out(x), model(x)
+        got = out(x)
         half = Small().eval()
         half.load_state_dict(model.state_dict())
         eager16 = half.half()(x.half()).float()

@@ -235,7 +235,7 @@ def _follow(
     consts = [n for n in inputs if rw.is_constant(n) and n not in host]
     if any(not rw.fits(n, dtype) for n in consts):
         dtype = _widest([dtype, *(rw.original.get(n) for n in consts)])
-    plan = {n: dtype for n in inputs if n not in host}
+    plan: dict[fx.Node, torch.dtype | None] = {n: dtype for n in inputs if n not in host}
     plan.update({n: keep[n] for n in host})
     return plan
 
@@ -349,9 +349,7 @@ class _Rewriter:
         key = (inp, dtype)
         if key not in self.casts:
             with self.gm.graph.inserting_before(user):
-                cast = self.gm.graph.call_function(
-                    aten._to_copy.default, (inp,), {"dtype": dtype}
-                )
+                cast = self.gm.graph.call_function(aten._to_copy.default, (inp,), {"dtype": dtype})
             cast.meta[CAST_KEY] = self.tag
             self.casts[key] = cast
             self.refresh(cast)
@@ -391,7 +389,7 @@ class _Rewriter:
         if node.target is operator.getitem:
             parent, index = node.args
             assert isinstance(parent, fx.Node)
-            node.meta["val"] = parent.meta["val"][index]  # type: ignore[index]
+            node.meta["val"] = parent.meta["val"][index]
             return
         args, kwargs = fx.node.map_arg((node.args, node.kwargs), lambda n: n.meta.get("val"))
         assert callable(node.target)
