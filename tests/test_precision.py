@@ -66,6 +66,24 @@ def test_every_frontend_honours_precision(ir: str) -> None:
     assert rel_error(got, fp64) <= 1.5 * rel_error(eager16, fp64)
 
 
+def test_dynamic_shapes_in_fp16() -> None:
+    """The pass keeps symbolic shapes: an fp16 engine with a batch range runs at every size."""
+    model = Mlp().eval()
+    spec = torch_trt.Input(min_shape=(1, 16), opt_shape=(4, 16), max_shape=(8, 16))
+    compiled = torch_trt.dynamo.compile(
+        model, [spec], runtime="reference", precision="fp16", min_block_size=1
+    )
+    assert torch_trt.report(compiled).engine_info[0].by_precision["fp16"] > 0
+    for batch in (1, 5, 8):
+        x = torch.randn(batch, 16)
+        with torch.no_grad():
+            got = compiled(x)
+            fp64 = copy.deepcopy(model).double()(x.double())
+            eager16 = copy.deepcopy(model).half()(x.half())
+        assert got.shape == (batch, 8)
+        assert rel_error(got, fp64) <= 1.5 * rel_error(eager16, fp64)
+
+
 def test_half_model_compiles_as_is() -> None:
     """model.half() with half inputs compiles at the default precision: fp16 layers, no cast
     layer at all, fp16 output, as accurate as fp16 eager."""

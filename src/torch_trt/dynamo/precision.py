@@ -30,6 +30,7 @@ Example (``precision="fp16"``)::
 
 from __future__ import annotations
 
+import functools
 import logging
 import operator
 from collections.abc import Iterable
@@ -242,10 +243,8 @@ def _follow(
 
 def _widest(dtypes: Iterable[torch.dtype | None]) -> torch.dtype:
     """torch's promotion among floats: fp16 with bf16 meets in fp32."""
-    ds = {d for d in dtypes if d is not None}
-    if len(ds) == 1:
-        return ds.pop()
-    return max(ds, key=lambda d: (d.itemsize, d != torch.bfloat16)) if ds else torch.float32
+    ds = [d for d in dtypes if d is not None]
+    return functools.reduce(torch.promote_types, ds) if ds else torch.float32
 
 
 def _must_keep(node: fx.Node) -> bool:

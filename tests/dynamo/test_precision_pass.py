@@ -208,3 +208,14 @@ def test_truncate_float64() -> None:
         got = gm(x)
     assert got.dtype == torch.float64
     assert rel_error(got, model(x)) < 1e-5
+
+
+def test_fp16_and_bf16_activations_meet_in_fp32() -> None:
+    """An fp16 and a bf16 activation added together are both cast to fp32 (torch's rule)."""
+
+    class Mixed(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.half() + x.bfloat16()
+
+    gm = reduce_precision(_lowered(Mixed(), torch.randn(4)), torch.float16)
+    assert _dtypes(gm, aten.add.Tensor) == [torch.float32]
