@@ -193,5 +193,4 @@ def reference_program(source: fx.GraphModule) -> bytes:
     from torch_trt.convert.interpreter import convert_module
     from torch_trt.runtime.reference import read_network
 
-    network = convert_module(plain_graph(source))
-    return read_network(network.net, network.ctx.side_weights()).to_bytes()
+    return read_network(convert_module(plain_graph(source)).net).to_bytes()

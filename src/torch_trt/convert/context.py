@@ -8,6 +8,7 @@ broadcasting (TensorRT broadcasts size-1 dims only between equal ranks).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,6 +46,18 @@ def torch_dtype(dtype: Any) -> torch.dtype:
     return _TRT_NAME_TO_TORCH[dtype.name]
 
 
+# The context of each network under construction, so that the reference runtime finds the bf16
+# constants TensorRT cannot return (see side_weights_of).
+_CONTEXTS: weakref.WeakValueDictionary[int, ConversionContext] = weakref.WeakValueDictionary()
+
+
+def side_weights_of(net: Any) -> dict[str, torch.Tensor]:
+    """The bf16 constants of a network our converters built, by layer name (else empty);
+    ``read_network`` uses it when it is given no side table."""
+    ctx = _CONTEXTS.get(id(net))
+    return ctx.side_weights() if ctx is not None and ctx.net is net else {}
+
+
 class ConversionContext:
     """State of one network conversion.
 
@@ -65,6 +78,7 @@ class ConversionContext:
         # bf16 constants: TensorRT cannot return their weights, the reference runtime reads them
         # from here (see side_weights).
         self._bf16_constants: list[tuple[Any, torch.Tensor]] = []
+        _CONTEXTS[id(net)] = self
 
     # -- metadata ------------------------------------------------------------------------
     @property

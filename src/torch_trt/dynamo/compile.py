@@ -242,7 +242,7 @@ def _build_and_splice(
         from torch_trt.runtime.reference import read_network
 
         with rep.stage("reference"):
-            reference = read_network(network.net, network.ctx.side_weights()).to_bytes()
+            reference = read_network(network.net).to_bytes()
     census = layer_census(network.net)
     with rep.stage("assemble"):
         region = BuiltRegion(name, network, engine, reference, profile, census.counts())
