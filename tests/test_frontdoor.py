@@ -161,20 +161,65 @@ def test_torch_tensorrt_style_call(small: tuple[torch.nn.Module, torch.Tensor]) 
     ("options", "error", "message"),
     [
         (
-            {"enabled_precisions": {torch.float, torch.half}},
-            NotImplementedError,
-            "enabled_precisions contains torch.float16: reduced precision is not supported yet",
+            {"enabled_precisions": {torch.int8}},
+            ValueError,
+            "enabled_precisions contains torch.int8: torch-trt builds float32, float16 and "
+            "bfloat16 engines only",
         ),
         (
-            {"enabled_precisions": {torch.bfloat16}},
-            NotImplementedError,
-            "enabled_precisions contains torch.bfloat16: reduced precision",
+            {"enabled_precisions": {torch.half, torch.bfloat16}},
+            ValueError,
+            "names both torch.float16 and torch.bfloat16",
         ),
         ({"enabled_precisions": "fp16"}, TypeError, "must be a set of torch dtypes"),
         (
-            {"truncate_double": True},
-            NotImplementedError,
-            r"truncate_double=True is not supported: float64 nodes stay in PyTorch",
+            {"enabled_precisions": {torch.half}, "precision": "bf16"},
+            ValueError,
+            re.escape(
+                "precision options disagree: enabled_precisions={torch.float16} asks for fp16; "
+                "precision='bf16' asks for bf16; give one"
+            ),
+        ),
+        (
+            {"enabled_precisions": {torch.float}, "precision": "fp16"},
+            ValueError,
+            "enabled_precisions={torch.float32} asks for fp32; precision='fp16' asks for fp16",
+        ),
+        (
+            {
+                "enable_autocast": True,
+                "autocast_low_precision_type": torch.half,
+                "enabled_precisions": {torch.bfloat16},
+            },
+            ValueError,
+            "enable_autocast=True, autocast_low_precision_type=torch.float16 asks for fp16",
+        ),
+        (
+            {"enable_autocast": True},
+            ValueError,
+            "enable_autocast=True needs autocast_low_precision_type=torch.float16 or",
+        ),
+        (
+            {"autocast_low_precision_type": torch.half},
+            ValueError,
+            "takes effect with enable_autocast=True only",
+        ),
+        ({"enable_autocast": 1}, TypeError, "enable_autocast must be a bool"),
+        ({"truncate_double": 1}, TypeError, "truncate_double must be a bool, got 1"),
+        (
+            {"truncate_double": True, "truncate_long_and_double": False},
+            ValueError,
+            "truncate_double and truncate_long_and_double \\(its old name\\) disagree",
+        ),
+        (
+            {"autocast_excluded_ops": {"aten.mm"}},
+            ValueError,
+            "precision_exclude keeps ops in float32 under reduced precision, but precision='fp32'",
+        ),
+        (
+            {"use_fp32_acc": True},
+            TypeError,
+            "use_fp32_acc=True is not supported by torch-trt: the accumulation precision",
         ),
         (
             {"workspace_size": 0},
@@ -207,11 +252,6 @@ def test_torch_tensorrt_style_call(small: tuple[torch.nn.Module, torch.Tensor]) 
         ),
         ({"dla_sram_size": 1 << 20}, TypeError, r"DLA is not supported; see docs/migrating.md"),
         ({"pass_through_build_failures": 1}, TypeError, "must be a bool, got 1"),
-        (
-            {"truncate_long_and_double": True},
-            NotImplementedError,
-            "truncate_long_and_double=True is not supported",
-        ),
         ({"min_blok_size": 2}, TypeError, "did you mean 'min_block_size'"),
     ],
 )
@@ -305,8 +345,8 @@ def _torch_tensorrt_doc_call(compile_fn: Any, model: torch.nn.Module, x: torch.T
 
 @pytest.mark.parametrize("entry", ["torch_trt.dynamo.compile", "torch_trt.compile"])
 def test_torch_tensorrt_doc_call(small: tuple[torch.nn.Module, torch.Tensor], entry: str) -> None:
-    """Torch-TensorRT's documented fp16 call fails with the documented message (no fp16 yet);
-    with float32 precision the same call compiles, through either entry point."""
+    """Torch-TensorRT's documented fp16 call builds an fp16 engine through either entry point:
+    the convolutions run in fp16, the output keeps float32, the error is fp16-sized."""
     model, x = small
     if entry == "torch_trt.dynamo.compile":
 
@@ -317,19 +357,22 @@ def test_torch_tensorrt_doc_call(small: tuple[torch.nn.Module, torch.Tensor], en
         def compile_fn(m: Any, inputs: Any, **kw: Any) -> Any:
             return torch_trt.compile(m, "dynamo", inputs, runtime="reference", **kw)
 
-    with pytest.raises(NotImplementedError) as info:
-        _torch_tensorrt_doc_call(compile_fn, model, x)
-    assert str(info.value) == (
-        "enabled_precisions contains torch.float16: reduced precision is not supported yet, "
-        "engines are built in float32; pass enabled_precisions={torch.float32} or leave it out"
-    )
-
-    def fp32(m: Any, inputs: Any, **kw: Any) -> Any:
-        return compile_fn(m, inputs, **{**kw, "enabled_precisions": {torch.float32}})
-
-    out = _torch_tensorrt_doc_call(fp32, model, x)
-    assert torch_trt.report(out).engines == 1
-    _close(out(x), model, x)
+    out = _torch_tensorrt_doc_call(compile_fn, model, x)
+    rep = torch_trt.report(out)
+    assert rep.engines == 1 and rep.fallbacks == []
+    (engine,) = rep.engine_info
+    assert engine.by_precision.get("fp16", 0) > engine.by_precision.get("fp32", 0)
+    precision = rep.layer_precision[engine.name]
+    convs = [layer for layer, node in rep.layer_to_node[engine.name].items() if "conv" in node]
+    assert convs and all(precision[layer] == "fp16" for layer in convs)
+    with torch.no_grad():
+        got = out(x)
+        half = Small().eval()
+        half.load_state_dict(model.state_dict())
+        eager16 = half.half()(x.half()).float()
+        fp64 = model.double()(x.double())
+    assert got.dtype == torch.float32
+    assert rel_error(got, fp64) <= 1.5 * rel_error(eager16, fp64)
 
 
 def test_ir_errors_are_the_documented_ones(small: tuple[torch.nn.Module, torch.Tensor]) -> None:

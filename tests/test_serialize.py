@@ -76,7 +76,7 @@ def test_runtime_context_overrides_compiled_runtime(small: Small) -> None:
     with pytest.raises(ValueError, match="runtime must be one of"), torch_trt.runtime("cpu"):
         pass
     # The context manager is the runtime package, called: its submodules stay reachable.
-    assert torch_trt.runtime.engine.FORMAT_VERSION == 2
+    assert torch_trt.runtime.engine.FORMAT_VERSION == 3
 
 
 def test_reference_runtime_needs_a_program(small: Small) -> None:
@@ -93,14 +93,14 @@ def test_reference_runtime_needs_a_program(small: Small) -> None:
 
 
 def test_metadata_records_targets_and_reads_format_1() -> None:
-    """Format 2 records compute-capability targets; a format-1 record still loads, with
-    TensorRT-RTX's targets filled in; a newer format says to upgrade."""
+    """Records carry compute-capability targets (since format 2); a format-1 record still
+    loads, with TensorRT-RTX's targets filled in; a newer format says to upgrade."""
     compiled = _compile(Small(), [torch.randn(2, 4)], min_block_size=1)
     (meta,) = engine_records(compiled)
-    assert meta.format_version == 2 and meta.compute_capabilities
+    assert meta.format_version == 3 and meta.compute_capabilities
     raw = json.loads(meta.to_json())
     raw["format_version"] = 1
-    del raw["compute_capabilities"]
+    del raw["compute_capabilities"], raw["layers"]
     old = EngineMetadata.from_json(json.dumps(raw))
     assert old.inputs == meta.inputs
     if meta.flavour == "tensorrt_rtx":
@@ -199,7 +199,7 @@ def test_newer_engine_format_is_refused(saved: Path, tmp_path: Path) -> None:
         saved,
         bad,
         "models/model.json",
-        lambda d: d.replace(b'format_version\\": 2', b'format_version\\": 7'),
+        lambda d: d.replace(b'format_version\\": 3', b'format_version\\": 7'),
     )
     with pytest.raises(torch_trt.SerializationError, match=r"newer.pt2.*format 7.*upgrade"):
         torch_trt.load(bad, runtime="reference")

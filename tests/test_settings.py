@@ -34,12 +34,55 @@ def test_unknown_option_through_compile() -> None:
         ({"debug": 1}, TypeError, "debug must be a bool"),
         ({"torch_executed_ops": "aten.relu"}, TypeError, "not a single string"),
         ({"torch_executed_ops": [3]}, TypeError, "must be ATen ops or names"),
+        ({"precision": "fp8"}, ValueError, r"precision must be one of \('fp32', 'fp16', 'bf16'\)"),
+        ({"precision": torch.int8}, ValueError, "precision must be one of"),
+        (
+            {"precision": "fp16", "precision_exclude": "aten.mm"},
+            TypeError,
+            "precision_exclude must be a collection of ops or patterns, not a string",
+        ),
+        (
+            {"precision": "fp16", "precision_exclude": ["aten.mmm"]},
+            ValueError,
+            "precision_exclude entry 'aten.mmm' names no registered op",
+        ),
+        (
+            {"precision": "fp16", "precision_exclude": ["linear_(1"]},
+            ValueError,
+            r"precision_exclude pattern 'linear_\(1' is not a valid regular expression",
+        ),
+        (
+            {"precision": "fp16", "precision_exclude": [3]},
+            TypeError,
+            "precision_exclude entries must be ATen ops, op names or node-name patterns",
+        ),
+        (
+            {"precision_exclude": ["aten.mm"]},
+            ValueError,
+            "precision_exclude keeps ops in float32 under reduced precision, but precision='fp32'",
+        ),
+        ({"truncate_double": "yes"}, TypeError, "truncate_double must be a bool"),
     ],
 )
 def test_invalid_values(kwargs: dict[str, object], error: type[Exception], message: str) -> None:
     """Each invalid setting value raises with a message saying what is allowed."""
     with pytest.raises(error, match=message):
         CompileSettings.from_kwargs(**kwargs)
+
+
+def test_precision_values() -> None:
+    """precision takes names or torch dtypes; excludes keep ops and patterns apart."""
+    s = CompileSettings.from_kwargs(
+        precision=torch.bfloat16,
+        precision_exclude=[torch.ops.aten.mm.default, "torch.ops.aten.softmax", "^linear_3$"],
+    )
+    assert s.precision == "bf16" and s.low_precision == torch.bfloat16
+    assert s.precision_exclude == {"aten.mm.default", "aten.softmax", "^linear_3$"}
+    assert s.precision_excluded("mm_4", torch.ops.aten.mm.default) == "aten.mm.default"
+    assert s.precision_excluded("softmax", torch.ops.aten.softmax.int) == "aten.softmax"
+    assert s.precision_excluded("linear_3", torch.ops.aten.linear.default) == "^linear_3$"
+    assert s.precision_excluded("linear_31", torch.ops.aten.linear.default) is None
+    assert CompileSettings().low_precision is None
 
 
 def test_settings_are_frozen() -> None:

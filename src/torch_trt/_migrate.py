@@ -50,7 +50,11 @@ UNSUPPORTED: dict[str, tuple[tuple[object, ...], str]] = {
     "engine_cache_size": ((), "no engine cache yet"),
     "custom_engine_cache": ((None,), "no engine cache yet"),
     "use_explicit_typing": ((True,), "networks are always strongly typed"),
-    "use_fp32_acc": ((False,), "reduced precision is not supported yet"),
+    "use_fp32_acc": (
+        (False,),
+        "the accumulation precision of reduced-precision matrix multiplies is TensorRT's; "
+        "keep an op in float32 with precision_exclude (docs/precision.md)",
+    ),
     "make_refittable": ((False,), "refitting is not supported"),
     "refit_identical_engine_weights": ((False,), "refitting is not supported"),
     "strip_engine_weights": ((False,), "weight-stripped engines are not supported"),
@@ -61,13 +65,20 @@ UNSUPPORTED: dict[str, tuple[tuple[object, ...], str]] = {
     "offload_module_to_cpu": ((False,), "not configurable"),
     "use_distributed_mode_trace": ((False,), "distributed tensors are not supported"),
     "enable_cross_compile_for_windows": ((False,), "cross-compilation is not supported"),
-    "enable_autocast": ((False,), "reduced precision is not supported yet"),
-    "autocast_low_precision_type": ((None,), "reduced precision is not supported yet"),
-    "autocast_excluded_nodes": ((), "reduced precision is not supported yet"),
-    "autocast_excluded_ops": ((), "reduced precision is not supported yet"),
-    "autocast_max_output_threshold": ((), "reduced precision is not supported yet"),
-    "autocast_max_depth_of_reduction": ((None,), "reduced precision is not supported yet"),
-    "autocast_calibration_dataloader": ((None,), "reduced precision is not supported yet"),
+    "autocast_max_output_threshold": (
+        (),
+        "the autocast policy is a fixed rule per op class, not calibrated on data "
+        "(docs/precision.md)",
+    ),
+    "autocast_max_depth_of_reduction": (
+        (None,),
+        "reductions always accumulate in float32 (docs/precision.md)",
+    ),
+    "autocast_calibration_dataloader": (
+        (None,),
+        "the autocast policy is a fixed rule per op class, not calibrated on data "
+        "(docs/precision.md)",
+    ),
     "enable_resource_partitioning": ((False,), "partitioning does not budget memory"),
     "cpu_memory_budget": ((None,), "partitioning does not budget memory"),
     "dynamically_allocate_resources": ((False,), "not configurable"),
@@ -97,19 +108,120 @@ def _unsupported(key: str, value: object) -> None:
     )
 
 
-def _precisions(value: object) -> None:
-    items = [value] if isinstance(value, torch.dtype) else value
+_PRECISION_NAMES = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
+# Torch-TensorRT names that this module maps onto precision settings.
+_PRECISION_KEYS = (
+    "enabled_precisions",
+    "enable_autocast",
+    "autocast_low_precision_type",
+    "autocast_excluded_ops",
+    "autocast_excluded_nodes",
+    "truncate_double",
+    "truncate_long_and_double",
+)
+
+
+def _precisions(value: object) -> str:
+    """``enabled_precisions`` as a ``precision`` value."""
+    items = {value} if isinstance(value, torch.dtype) else value
     if not isinstance(items, set | frozenset | list | tuple) or not all(
         isinstance(d, torch.dtype) for d in items
     ):
         raise TypeError(f"enabled_precisions must be a set of torch dtypes, got {value!r}")
-    others = sorted(str(d) for d in set(items) - {torch.float32})
+    dtypes = set(items)
+    others = sorted(str(d) for d in dtypes - set(_PRECISION_NAMES))
     if others:
-        raise NotImplementedError(
-            f"enabled_precisions contains {', '.join(others)}: reduced precision is not "
-            "supported yet, engines are built in float32; pass enabled_precisions={torch.float32} "
-            "or leave it out"
+        raise ValueError(
+            f"enabled_precisions contains {', '.join(others)}: torch-trt builds float32, "
+            "float16 and bfloat16 engines only (no int8/fp8 quantization); "
+            "see docs/precision.md"
         )
+    low = sorted(_PRECISION_NAMES[d] for d in dtypes if d != torch.float32)
+    if len(low) > 1:
+        raise ValueError(
+            "enabled_precisions names both torch.float16 and torch.bfloat16; matrix work runs "
+            "in one reduced type: give one of them (or precision='fp16' / 'bf16')"
+        )
+    if not low and torch.float32 not in dtypes:
+        raise ValueError("enabled_precisions is empty; give {torch.float32} or leave it out")
+    return low[0] if low else "fp32"
+
+
+def _autocast(options: dict[str, Any]) -> str | None:
+    """``enable_autocast`` + ``autocast_low_precision_type`` as a ``precision`` value."""
+    enabled = options.get("enable_autocast", False)
+    low = options.get("autocast_low_precision_type")
+    if not isinstance(enabled, bool):
+        raise TypeError(f"enable_autocast must be a bool, got {enabled!r}")
+    if not enabled:
+        if low is not None:
+            raise ValueError(
+                f"autocast_low_precision_type={low} takes effect with enable_autocast=True only; "
+                "pass both, or precision='fp16' / 'bf16'"
+            )
+        return None
+    if low not in (torch.float16, torch.bfloat16):
+        raise ValueError(
+            "enable_autocast=True needs autocast_low_precision_type=torch.float16 or "
+            f"torch.bfloat16, got {low!r}"
+        )
+    return _PRECISION_NAMES[low]
+
+
+def _precision_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The precision settings the Torch-TensorRT names and ``precision`` ask for; two that
+    disagree are an error."""
+    asked: list[tuple[str, str]] = []
+    if "enabled_precisions" in options:
+        value = options["enabled_precisions"]
+        asked.append((f"enabled_precisions={value}", _precisions(value)))
+    autocast = _autocast(options)
+    if autocast is not None:
+        low = options["autocast_low_precision_type"]
+        asked.append((f"enable_autocast=True, autocast_low_precision_type={low}", autocast))
+    if "precision" in options:
+        value = options["precision"]
+        named = _PRECISION_NAMES.get(value, value) if isinstance(value, torch.dtype) else value
+        asked.append((f"precision={value!r}", str(named)))
+    out: dict[str, Any] = {}
+    if len({p for _, p in asked}) > 1:
+        said = "; ".join(f"{text} asks for {p}" for text, p in asked)
+        raise ValueError(f"precision options disagree: {said}; give one")
+    if asked:
+        out["precision"] = asked[0][1] if "precision" not in options else options["precision"]
+    exclude = _excludes(options)
+    if exclude:
+        out["precision_exclude"] = exclude
+    truncate = _truncate(options)
+    if truncate is not None:
+        out["truncate_double"] = truncate
+    return out
+
+
+def _excludes(options: dict[str, Any]) -> list[Any]:
+    """``precision_exclude`` with Torch-TensorRT's autocast exclusions added."""
+    out: list[Any] = []
+    for key in ("precision_exclude", "autocast_excluded_ops", "autocast_excluded_nodes"):
+        value = options.get(key)
+        if value is None:
+            continue
+        if isinstance(value, str):
+            raise TypeError(f"{key} must be a collection of ops or patterns, not a string")
+        out.extend(value)
+    return out
+
+
+def _truncate(options: dict[str, Any]) -> bool | None:
+    """``truncate_double`` (and its old name ``truncate_long_and_double``)."""
+    given = {k: options[k] for k in ("truncate_double", "truncate_long_and_double") if k in options}
+    for key, value in given.items():
+        if not isinstance(value, bool):
+            raise TypeError(f"{key} must be a bool, got {value!r}")
+    if len(set(given.values())) > 1:
+        raise ValueError(
+            "truncate_double and truncate_long_and_double (its old name) disagree; give one"
+        )
+    return next(iter(given.values())) if given else None
 
 
 def translate(options: dict[str, Any], ir: str | None) -> dict[str, Any]:
@@ -126,16 +238,10 @@ def translate(options: dict[str, Any], ir: str | None) -> dict[str, Any]:
     Returns:
         The options for :class:`CompileSettings`.
     """
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = _precision_options(options)
     for key, value in options.items():
-        if key == "enabled_precisions":
-            _precisions(value)
-        elif key in ("truncate_double", "truncate_long_and_double"):
-            if value is not False:
-                raise NotImplementedError(
-                    f"{key}={value!r} is not supported: float64 nodes stay in PyTorch (TensorRT "
-                    "has no float64); cast the model and inputs with .float() instead"
-                )
+        if key in _PRECISION_KEYS or key in ("precision", "precision_exclude"):
+            continue  # handled by _precision_options
         elif key == "optimization_level" and value is None:
             continue  # Torch-TensorRT's "builder default", which is our default (3)
         elif key == "workspace_size" and value == 0 and type(value) is int:

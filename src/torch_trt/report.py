@@ -41,6 +41,9 @@ class EngineInfo:
     ``build_seconds`` is the time this compile spent getting the engine (a build, or a cache
     lookup). ``cache`` is ``"hit"``, ``"miss"``, ``"off"`` or ``"uncacheable"``; on a hit
     ``saved_seconds`` is the cached engine's own build time minus this lookup's.
+    ``by_precision`` counts the layers computing in each dtype (``{"fp16": 49, "fp32": 2}``,
+    cast layers apart) and ``casts`` the cast layers; ``Report.layer_precision`` has the
+    precision of every layer (see ``docs/precision.md``).
     """
 
     name: str
@@ -52,6 +55,14 @@ class EngineInfo:
     key_seconds: float = 0.0
     saved_seconds: float = 0.0
     cache_key: str = ""
+    by_precision: dict[str, int] = dataclasses.field(default_factory=dict)
+    casts: int = 0
+
+    @property
+    def precision_summary(self) -> str:
+        """``fp16 49, fp32 2`` (most layers first)."""
+        ranked = sorted(self.by_precision.items(), key=lambda kv: (-kv[1], kv[0]))
+        return ", ".join(f"{k} {v}" for k, v in ranked)
 
 
 @dataclasses.dataclass
@@ -63,6 +74,7 @@ class Report:
     stage_seconds: dict[str, float] = dataclasses.field(default_factory=dict)
     graphs: dict[str, str] = dataclasses.field(default_factory=dict)
     layer_to_node: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+    layer_precision: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
 
     @property
     def engines(self) -> int:
@@ -115,6 +127,7 @@ class Report:
                 for p in self.placements
             ],
             "stage_seconds": self.stage_seconds,
+            "layer_precision": self.layer_precision,
             "summary": self.summary(),
         }
 
@@ -135,6 +148,7 @@ class Report:
             engine_info=[EngineInfo(**e) for e in raw.get("engines", [])],
             stage_seconds=dict(raw.get("stage_seconds", {})),
             layer_to_node=dict(raw.get("layer_to_node", {})),
+            layer_precision=dict(raw.get("layer_precision", {})),
         )
 
     def to_json(self) -> str:
@@ -145,12 +159,13 @@ class Report:
         lines = [self.summary(), ""]
         lines.append(
             f"{'engine':<10} {'nodes':>6} {'layers':>7} {'size (KB)':>10} {'build (s)':>10} "
-            f"{'cache':>11} {'saved (s)':>10}"
+            f"{'cache':>11} {'saved (s)':>10} {'casts':>6}  layers by precision"
         )
         for e in self.engine_info:
             lines.append(
                 f"{e.name:<10} {e.nodes:>6} {e.layers:>7} {e.size_bytes / 1e3:>10.1f} "
-                f"{e.build_seconds:>10.3f} {e.cache:>11} {e.saved_seconds:>10.3f}"
+                f"{e.build_seconds:>10.3f} {e.cache:>11} {e.saved_seconds:>10.3f} "
+                f"{e.casts:>6}  {e.precision_summary}"
             )
         lines += ["", f"{'node':<40} {'op':<36} placement"]
         for p in self.placements:
@@ -206,6 +221,8 @@ class TorchCompileReport(Report):
                 out.stage_seconds[k] = out.stage_seconds.get(k, 0.0) + v
             for k, m in r.layer_to_node.items():
                 out.layer_to_node[f"{g.label}:{k}"] = m
+            for k, m in r.layer_precision.items():
+                out.layer_precision[f"{g.label}:{k}"] = m
         return out
 
     def to_dict(self) -> dict[str, Any]:

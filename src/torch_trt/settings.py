@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
@@ -22,6 +23,15 @@ import torch
 
 Runtime = Literal["tensorrt", "reference"]
 _RUNTIMES = ("tensorrt", "reference")
+Precision = Literal["fp32", "fp16", "bf16"]
+#: ``precision`` values and the dtype each runs matrix and convolution work in.
+PRECISIONS: dict[str, torch.dtype] = {
+    "fp32": torch.float32,
+    "fp16": torch.float16,
+    "bf16": torch.bfloat16,
+}
+# Op names look like ``aten.relu`` / ``aten.relu.default``; other exclude strings are patterns.
+_OP_LIKE = re.compile(r"(torch\.ops\.)?(aten|prims|torch_trt)\.[A-Za-z_][\w.]*")
 
 
 def _default_workspace() -> int:
@@ -67,6 +77,21 @@ class CompileSettings:
             power of two above the traced size when that is larger), and
             ``torch_trt.dynamo.compile`` of an ``ExportedProgram`` with unbounded dims asks for
             ``Input`` ranges; when set, both use it.
+        precision: ``"fp16"`` or ``"bf16"`` runs matrix multiplies, convolutions and attention
+            of float32 models in that type, keeping numerically sensitive ops in float32 (see
+            ``docs/precision.md``); ``"fp32"`` (the default) keeps the dtypes the model
+            computes in, so a ``model.half()`` compiles in half as it is. A torch dtype
+            (``torch.float16``) is accepted too.
+        precision_exclude: what keeps float32 under ``precision="fp16"``/``"bf16"``: ops (as in
+            ``torch_executed_ops``) and node-name patterns (regular expressions searched in the
+            lowered graph's node names, e.g. ``"^linear_3$"``).
+        truncate_double: compile float64 work as float32 (TensorRT has no float64); inputs and
+            outputs keep their float64 dtype, cast in PyTorch at the engine boundary. Without
+            it, float64 nodes run in PyTorch with the reason.
+
+    Example:
+        >>> CompileSettings.from_kwargs(precision="fp16", precision_exclude=["aten.mm"]).precision
+        'fp16'
     """
 
     min_block_size: int = 5
@@ -83,6 +108,9 @@ class CompileSettings:
     cache_dir: str | os.PathLike[str] | Literal[False] | None = None
     cache_max_bytes: int = 5 << 30
     dynamic_dim_max: int | None = None
+    precision: Precision = "fp32"
+    precision_exclude: frozenset[str] = frozenset()
+    truncate_double: bool = False
 
     def __post_init__(self) -> None:
         _check_int("min_block_size", self.min_block_size, 1)
@@ -105,6 +133,7 @@ class CompileSettings:
             "fallback_on_build_failure",
             "debug",
             "keep_source",
+            "truncate_double",
         ):
             if not isinstance(getattr(self, flag), bool):
                 raise TypeError(f"{flag} must be a bool, got {getattr(self, flag)!r}")
@@ -116,6 +145,14 @@ class CompileSettings:
         object.__setattr__(
             self, "torch_executed_ops", frozenset(_op_names(self.torch_executed_ops))
         )
+        object.__setattr__(self, "precision", _precision(self.precision))
+        excludes = frozenset(_exclude_entries(self.precision_exclude))
+        object.__setattr__(self, "precision_exclude", excludes)
+        if excludes and self.precision == "fp32":
+            raise ValueError(
+                "precision_exclude keeps ops in float32 under reduced precision, but "
+                "precision='fp32'; set precision='fp16' or 'bf16', or leave precision_exclude out"
+            )
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> CompileSettings:
@@ -132,6 +169,22 @@ class CompileSettings:
         """True when the user asked for ``target`` (an ATen op) to run in PyTorch."""
         name = op_name(target)
         return name in self.torch_executed_ops or name.rsplit(".", 1)[0] in self.torch_executed_ops
+
+    @property
+    def low_precision(self) -> torch.dtype | None:
+        """The dtype of reduced-precision work, or ``None`` for ``precision="fp32"``."""
+        return None if self.precision == "fp32" else PRECISIONS[self.precision]
+
+    def precision_excluded(self, node_name: str, target: object) -> str | None:
+        """The ``precision_exclude`` entry that keeps this node in float32, if any."""
+        name = op_name(target)
+        for entry in sorted(self.precision_exclude):
+            if is_op_entry(entry):
+                if entry in (name, name.rsplit(".", 1)[0]):
+                    return entry
+            elif re.search(entry, node_name):
+                return entry
+        return None
 
 
 def op_name(target: object) -> str:
@@ -165,6 +218,53 @@ def _op_names(ops: Iterable[object] | Mapping[object, object]) -> list[str]:
     return names
 
 
+def _precision(value: object) -> str:
+    if isinstance(value, torch.dtype):
+        named = {d: n for n, d in PRECISIONS.items()}
+        if value not in named:
+            raise ValueError(
+                f"precision must be one of {tuple(PRECISIONS)} (or their torch dtypes), got {value}"
+            )
+        return named[value]
+    if value not in PRECISIONS:
+        raise ValueError(f"precision must be one of {tuple(PRECISIONS)}, got {value!r}")
+    return str(value)
+
+
+def is_op_entry(entry: str) -> bool:
+    """Whether a ``precision_exclude`` entry names an op (else it is a node-name pattern)."""
+    return _OP_LIKE.fullmatch(entry) is not None
+
+
+def _exclude_entries(entries: Iterable[object]) -> list[str]:
+    if isinstance(entries, str):
+        raise TypeError("precision_exclude must be a collection of ops or patterns, not a string")
+    out = []
+    for entry in entries:
+        if isinstance(entry, torch._ops.OpOverload | torch._ops.OpOverloadPacket):
+            out.append(op_name(entry))
+            continue
+        if not isinstance(entry, str):
+            raise TypeError(
+                f"precision_exclude entries must be ATen ops, op names or node-name patterns, "
+                f"got {entry!r}"
+            )
+        if is_op_entry(entry):
+            name = entry.removeprefix("torch.ops.")
+            if not _resolves(name):
+                raise ValueError(_unknown_op_message(name, "precision_exclude"))
+            out.append(name)
+            continue
+        try:
+            re.compile(entry)
+        except re.error as e:
+            raise ValueError(
+                f"precision_exclude pattern {entry!r} is not a valid regular expression: {e}"
+            ) from e
+        out.append(entry)
+    return out
+
+
 def _resolves(name: str) -> bool:
     """Whether ``name`` (``ns.op`` or ``ns.op.overload``) names a registered op."""
     parts = name.split(".")
@@ -179,7 +279,7 @@ def _resolves(name: str) -> bool:
     return isinstance(packet, torch._ops.OpOverloadPacket)
 
 
-def _unknown_op_message(name: str) -> str:
+def _unknown_op_message(name: str, option: str = "torch_executed_ops") -> str:
     candidates = [f"aten.{name}"] if "." not in name and _resolves(f"aten.{name}") else []
     if not candidates:
         known: set[str] = set()
@@ -191,7 +291,7 @@ def _unknown_op_message(name: str) -> str:
         candidates = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
     hint = f"; did you mean {candidates[0]!r}?" if candidates else ""
     return (
-        f"torch_executed_ops entry {name!r} names no registered op (expected 'namespace.op' or "
+        f"{option} entry {name!r} names no registered op (expected 'namespace.op' or "
         f"'namespace.op.overload', e.g. 'aten.relu.default'){hint}"
     )
 

@@ -8,6 +8,7 @@ broadcasting (TensorRT broadcasts size-1 dims only between equal ranks).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,6 +46,18 @@ def torch_dtype(dtype: Any) -> torch.dtype:
     return _TRT_NAME_TO_TORCH[dtype.name]
 
 
+# The context of each network under construction, so that the reference runtime finds the bf16
+# constants TensorRT cannot return (see side_weights_of).
+_CONTEXTS: weakref.WeakValueDictionary[int, ConversionContext] = weakref.WeakValueDictionary()
+
+
+def side_weights_of(net: Any) -> dict[str, torch.Tensor]:
+    """The bf16 constants of a network our converters built, by layer name (else empty);
+    ``read_network`` uses it when it is given no side table."""
+    ctx = _CONTEXTS.get(id(net))
+    return ctx.side_weights() if ctx is not None and ctx.net is net else {}
+
+
 class ConversionContext:
     """State of one network conversion.
 
@@ -62,6 +75,10 @@ class ConversionContext:
         self._keepalive: list[Any] = []
         # One constant layer per torch tensor, however many layers use it.
         self._tensor_constants: dict[int, tuple[torch.Tensor, Any]] = {}
+        # bf16 constants: TensorRT cannot return their weights, the reference runtime reads them
+        # from here (see side_weights).
+        self._bf16_constants: list[tuple[Any, torch.Tensor]] = []
+        _CONTEXTS[id(net)] = self
 
     # -- metadata ------------------------------------------------------------------------
     @property
@@ -91,12 +108,23 @@ class ConversionContext:
         t = torch.as_tensor(value).detach().to("cpu", dtype)
         shape = tuple(t.shape)
         if dtype == torch.bfloat16:
-            # numpy has no bf16: store fp32 and cast in the network.
-            return self.cast(self.constant(t.float(), torch.float32), torch.bfloat16)
+            # numpy has no bf16: the Weights point at the torch tensor, kept alive until the
+            # build; no cast layer.
+            t = t.contiguous()
+            self._keepalive.append(t)
+            w = self.trt.Weights(self.trt.bfloat16, t.data_ptr(), t.numel())
+            layer = self.net.add_constant(shape, w)
+            self._bf16_constants.append((layer, t))
+            return layer.get_output(0)
         arr = np.array(t.contiguous().numpy(), copy=True)  # not ascontiguousarray: keeps 0-D
         self._keepalive.append(arr)
         layer = self.net.add_constant(shape, self.trt.Weights(arr))
         return layer.get_output(0)
+
+    def side_weights(self) -> dict[str, torch.Tensor]:
+        """The bf16 constants by layer name, for ``read_network(net, weights=...)`` (call it
+        after the layers got their final names)."""
+        return {str(layer.name): t for layer, t in self._bf16_constants}
 
     def tensor_constant(self, value: torch.Tensor) -> Any:
         """A parameter, buffer or folded constant as an ITensor of its own dtype, made once per

@@ -31,6 +31,7 @@ class BuiltRegion:
     engine: bytes
     reference: bytes | None
     profile: Profile
+    layers: dict[str, Any] | None = None  # layer census counts (convert/census.py)
 
 
 def _binding(name: str, node: fx.Node, profile: Profile) -> Binding:
@@ -71,6 +72,7 @@ def metadata_for(region: BuiltRegion, sub: fx.GraphModule, runtime: str) -> Engi
         outputs=outputs,
         runtime=runtime,
         compute_capabilities=build_targets(_trt.flavour()),
+        layers=region.layers,
     )
 
 

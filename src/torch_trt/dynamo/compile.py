@@ -16,6 +16,7 @@ from torch import fx
 from torch_trt._migrate import translate
 from torch_trt.cache import cached_build
 from torch_trt.convert import ops as _ops  # noqa: F401  (registers the converters)
+from torch_trt.convert.census import layer_census
 from torch_trt.convert.interpreter import Network, convert_module
 from torch_trt.convert.registry import Reason
 from torch_trt.dynamo.assemble import BuiltRegion, region_io, splice_engine
@@ -23,6 +24,7 @@ from torch_trt.dynamo.capture import capture, input_specs
 from torch_trt.dynamo.inplace import update_state_in_place
 from torch_trt.dynamo.lower import lower, mutated_attrs
 from torch_trt.dynamo.partition import Partition, partition
+from torch_trt.dynamo.precision import apply_precision
 from torch_trt.dynamo.shapes import ShapeRanges, shape_ranges
 from torch_trt.errors import ConversionError, EngineBuildError
 from torch_trt.inputs import Input
@@ -88,8 +90,8 @@ def compile(
 def compile_lowered(
     gm: fx.GraphModule, s: CompileSettings, rep: Report, ranges: ShapeRanges
 ) -> fx.GraphModule:
-    """The stages every frontend shares after lowering: partition, then convert, build and
-    assemble each TensorRT region; the report goes to ``gm.meta``.
+    """The stages every frontend shares after lowering: the precision passes, partition, then
+    convert, build and assemble each TensorRT region; the report goes to ``gm.meta``.
 
     Args:
         gm: a lowered graph (core ATen, weights as ``get_attr``, cleaned up by
@@ -102,6 +104,10 @@ def compile_lowered(
         The partitioned module with engines spliced in.
     """
     _keep_graph(rep, s, "lower", gm)
+    if s.truncate_double or s.low_precision is not None:
+        with rep.stage("precision"):
+            gm = apply_precision(gm, s)
+        _keep_graph(rep, s, "precision", gm)
     with rep.stage("partition"):
         part, networks = _partition_and_convert(gm, s, rep)
     _keep_graph(rep, s, "partition", part.gm)
@@ -239,15 +245,24 @@ def _build_and_splice(
 
         with rep.stage("reference"):
             reference = read_network(network.net).to_bytes()
+    census = layer_census(network.net)
     with rep.stage("assemble"):
-        region = BuiltRegion(name, network, engine, reference, profile)
+        region = BuiltRegion(name, network, engine, reference, profile, census.counts())
         splice_engine(part.gm, region, s.runtime, s.keep_source)
     rep.layer_to_node[name] = network.layer_to_node
+    rep.layer_precision[name] = census.precision
     in_engine = sum(
         1 for n in sub.graph.nodes if n.op == "call_function" and n.name in part.placements
     )
     rep.engine_info.append(
         EngineInfo(
-            name, in_engine, network.net.num_layers, len(engine), build_seconds, **cached.info()
+            name,
+            in_engine,
+            network.net.num_layers,
+            len(engine),
+            build_seconds,
+            **cached.info(),
+            by_precision=census.by_precision,
+            casts=census.casts,
         )
     )

@@ -29,6 +29,7 @@ from torch.fx.passes.utils.fuser_utils import fuse_by_partitions
 from torch_trt.convert import registry
 from torch_trt.convert.registry import Reason
 from torch_trt.dynamo.lower import mutated_attrs
+from torch_trt.dynamo.precision import CAST_KEY
 from torch_trt.errors import UnsupportedOperatorError
 from torch_trt.report import NodePlacement
 from torch_trt.settings import CompileSettings, op_name
@@ -157,6 +158,16 @@ _WRITE_BACK = registry.Support(
 )
 
 
+# The float64 boundary casts of truncate_double run in PyTorch by design (TensorRT has no
+# float64); require_full_compilation does not count them.
+_BOUNDARY = registry.Support(
+    False,
+    Reason.UNSUPPORTED_ARGUMENTS,
+    "float64 boundary cast of truncate_double (TensorRT has no float64; the engine computes "
+    "in float32)",
+)
+
+
 def _verdicts(
     gm: fx.GraphModule, settings: CompileSettings, refused: Mapping[str, str]
 ) -> dict[fx.Node, registry.Support]:
@@ -166,6 +177,8 @@ def _verdicts(
             if n.name in refused
             else _WRITE_BACK
             if is_write_back(n)
+            else _BOUNDARY
+            if n.meta.get(CAST_KEY) == "truncate_double"
             else registry.support(n, settings)
         )
         for n in gm.graph.nodes
@@ -173,7 +186,11 @@ def _verdicts(
     }
     _warn_unused_exclusions(verdicts, settings)
     _attach_sizes(verdicts)
-    bad = [(n, v) for n, v in verdicts.items() if not v.supported and not is_write_back(n)]
+    bad = [
+        (n, v)
+        for n, v in verdicts.items()
+        if not v.supported and not is_write_back(n) and v is not _BOUNDARY
+    ]
     if settings.require_full_compilation and bad:
         lines = [
             f"  {n.name} ({op_name(n.target)}): {v.reason.value if v.reason else '?'}: {v.detail}"

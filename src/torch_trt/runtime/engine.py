@@ -35,9 +35,9 @@ from torch_trt.errors import (
 )
 
 # 1: flavour, version, bindings. 2: adds the compute capabilities the engine targets.
-# 3: adds ``aliases``, outputs that share an input's memory (in-place KV-cache updates); only
-# engines with such outputs are written as 3, so the others still load in older torch-trt.
-FORMAT_VERSION = 2
+# 3: adds the optional layer census ("layers") and ``aliases``, outputs that share an input's
+# memory (in-place KV-cache updates); both are absent in records of formats 1 and 2.
+FORMAT_VERSION = 3
 ALIASES_FORMAT_VERSION = 3
 NEWEST_FORMAT_VERSION = 3
 # Compute capabilities TensorRT-RTX deserializes on (TENSORRT_NOTES.md); "12.0+" = 12.0 and newer.
@@ -100,6 +100,8 @@ class EngineMetadata:
     # (output name, input name): TensorRT writes the output into the input's memory (the
     # engine's ``get_aliased_input_tensor``); the two are bound to one address.
     aliases: tuple[tuple[str, str], ...] = ()
+    # {"total": n, "by_precision": {"fp16": m, ...}, "casts": k}; None when not recorded.
+    layers: dict[str, Any] | None = None
 
     def aliased_inputs(self) -> dict[int, int]:
         """``{output index: input index}`` for every output that shares an input's memory."""
@@ -111,7 +113,7 @@ class EngineMetadata:
         raw = dataclasses.asdict(self)
         if self.aliases:  # older torch-trt must refuse it, not run it without the aliases
             raw["format_version"] = max(self.format_version, ALIASES_FORMAT_VERSION)
-        else:  # a format-2 record, readable by torch-trt without aliases
+        else:  # no aliases: the key is left out, as in records written before it existed
             del raw["aliases"]
         return json.dumps(raw, sort_keys=True)
 
@@ -149,6 +151,7 @@ class EngineMetadata:
             raw["outputs"] = tuple(Binding.from_dict(b) for b in raw["outputs"])
             raw["compute_capabilities"] = tuple(str(c) for c in raw.get("compute_capabilities", ()))
             raw["aliases"] = tuple((str(o), str(i)) for o, i in raw.get("aliases", ()))
+            raw["layers"] = _layers(raw.get("layers"))
             meta = cls(**raw)
             meta.aliased_inputs()  # every alias names a real output and input
             return meta
@@ -162,6 +165,21 @@ def _symbols(dim: int | str) -> list[str]:
     """The size symbols (``s0``, ``u1``: lower-case letters then digits) in a dim expression;
     torch's size functions (``FloorDiv``, ``Max``) are capitalised."""
     return re.findall(r"\b[a-z]+[0-9]+\b", dim) if isinstance(dim, str) else []
+
+
+def _layers(raw: Any) -> dict[str, Any] | None:
+    """The optional layer census of a record, checked."""
+    if raw is None:
+        return None
+    by = raw["by_precision"]
+    if not (
+        isinstance(raw["total"], int)
+        and isinstance(raw["casts"], int)
+        and isinstance(by, dict)
+        and all(isinstance(k, str) and isinstance(v, int) for k, v in by.items())
+    ):
+        raise ValueError("the layer census holds non-integer counts")
+    return {"total": raw["total"], "by_precision": dict(by), "casts": raw["casts"]}
 
 
 def shape_problem(

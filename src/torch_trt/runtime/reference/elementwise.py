@@ -3,8 +3,12 @@
 Semantics: TENSORRT_SEMANTICS.md sections IElementWiseLayer, IUnaryLayer, IActivationLayer, from
 [OP/ElementWise], [OP/Activation] and the Python API docstrings ([PY]).
 
-Precision policy: f16/bf16 unary and activation math runs in float32 and rounds once at the end
-(TensorRT's internal precision for these is not documented). Integer inputs of ops that are
+Precision policy (docs/precision.md): each layer computes in the dtype the network declares for
+it. f16/bf16 unary and activation math is evaluated in float32 and rounded once to that dtype,
+which is the correctly rounded result for the arithmetic ops (TensorRT does not document the
+internal precision of the transcendental ones). An activation's alpha and beta are rounded to
+the tensor's dtype first, as the builder says it does ("precision-lose casting" warnings on f16
+and bf16 activations, TensorRT-RTX 1.7.1). Integer inputs of ops that are
 defined on reals (RECIP/ERF on int8, int8 activations) go through float32 and are cast back with
 truncation; TensorRT's rounding there is **unverified**.
 """
@@ -207,6 +211,8 @@ def eval_activation(rec: LayerRecord, args: Args) -> list[torch.Tensor]:
         raise ReferenceError(f"layer {rec.name!r}: activation {kind} is not supported")
     if kind == "RELU" and not x.is_floating_point():
         return [torch.clamp(x, min=0)]  # int32/int64 take RELU only [E]; exact
-    # alpha/beta stay float32 even for f16/bf16 inputs; whether TensorRT rounds them to the
-    # tensor type first (it warns about "precision-lose casting") is unverified.
+    if x.dtype in (torch.float16, torch.bfloat16):
+        # The builder casts alpha and beta to the tensor type (its "precision-lose casting"
+        # warnings); round them the same way.
+        a, b = (float(torch.tensor(v, dtype=torch.float32).to(x.dtype)) for v in (a, b))
     return [in_float32(x, lambda t: _act(kind, t, a, b))]

@@ -13,7 +13,13 @@ input through. Choices the documentation leaves open:
   share a kv head (torch's ``enable_gqa`` and ONNX's grouping). TensorRT does not document the
   order; it is unverified.
 * A query row whose keys are all masked out gives NaN (softmax of all -inf), as in torch.
-* fp16/bf16 are computed in fp32 and cast back.
+* fp16/bf16 matrix products accumulate in fp32 and round once to the layer's dtype (TensorRT does
+  not document the accumulator; an assumption, see docs/precision.md). Normalization statistics
+  are computed in fp32 and the result rounded once (the compute precision TensorRT's C++ API
+  lets one set is not exposed by the RTX Python API; fp32 is assumed).
+* Attention keeps the types its definition implies [FA][OP/Attention]: Q·Kᵀ has Q's dtype (a
+  float mask, which must have Q's dtype, is added to it there), the softmax result has V's
+  dtype (it is BMM2's operand beside V), and BMM2 accumulates like a matrix multiply.
 """
 
 from __future__ import annotations
@@ -215,21 +221,27 @@ def evaluate_attention_input(record: LayerRecord, inputs: Args) -> list[torch.Te
     group = q.shape[1] // k.shape[1]
     kx = k.to(dtype).repeat_interleave(group, dim=1)
     vx = v.to(dtype).repeat_interleave(group, dim=1)
-    scores = q.to(dtype) @ kx.transpose(-1, -2)
+    # BMM1's result is a tensor of Q's dtype: round it there (a no-op for fp32).
+    scores = _round(q.to(dtype) @ kx.transpose(-1, -2), q.dtype)
     mask = inputs[3] if len(inputs) > 3 else None
     if mask is not None:
         if mask.dtype == torch.bool:
             scores = scores.masked_fill(~mask, float("-inf"))
         else:
-            scores = scores + mask.to(dtype)
+            scores = _round(scores + mask.to(dtype), q.dtype)
     if a["causal_kind"] != "NONE":
         keep = _causal_keep(a["causal_kind"], q.shape[2], k.shape[2], q.device)
         scores = scores.masked_fill(~keep, float("-inf"))
     if a["norm_op"] == "SOFTMAX":
-        scores = torch.softmax(scores, dim=-1)
+        scores = _round(torch.softmax(scores, dim=-1), v.dtype)
     elif a["norm_op"] != "NONE":
         raise ReferenceError(f"layer {record.name!r}: unknown norm_op {a['norm_op']}")
     return [(scores @ vx).to(record.output_dtypes[0])]
+
+
+def _round(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``t`` rounded to ``dtype`` and kept in its own (wider) dtype for the next step."""
+    return t.to(dtype).to(t.dtype) if dtype != t.dtype else t
 
 
 @evaluator("ATTENTION_OUTPUT")

@@ -12,7 +12,9 @@ documentation leaves open are stated where they are made:
   divisor, which the Pooling API defines as the window's overlap with the (un)padded input.
 * ``SAME_*`` modes ignore the explicit pads (TensorRT keeps reporting stale values), so pads are
   recomputed from the formulas; a negative ``P`` crops.
-* fp16/bf16 tensors are computed in fp32 and cast back to the layer's output dtype.
+* fp16/bf16 convolutions accumulate in fp32 and round once to the layer's dtype, as do AVERAGE
+  pools. TensorRT does not document the accumulator of reduced-precision kernels; this is an
+  assumption (docs/precision.md says where it matters).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def _weights(w: Any, shape: Sequence[int] | None = None) -> torch.Tensor | None:
 
 
 def compute_dtype(x: torch.Tensor) -> torch.dtype:
-    """The dtype to evaluate in: fp32 for fp16/bf16 (TensorRT accumulates wider), else x's."""
+    """The dtype to accumulate in: fp32 for fp16/bf16 (assumed, docs/precision.md), else x's."""
     return torch.float32 if x.dtype in _LOW_PRECISION else x.dtype
 
 

@@ -324,6 +324,7 @@ def read_network(net: Any, weights: Mapping[str, torch.Tensor] | None = None) ->
     Args:
         net: the network, built or not; it is only read.
         weights: weights TensorRT cannot return (bf16), by layer name; see ``weights_tensor``.
+            By default, those of the conversion that built ``net``, if any.
 
     Returns:
         A program that evaluates the network with PyTorch ops.
@@ -336,6 +337,11 @@ def read_network(net: Any, weights: Mapping[str, torch.Tensor] | None = None) ->
         >>> prog.run([torch.randn(2, 3)])
     """
     trt = _trt.load()
+    if weights is None:
+        # A network our converters built knows its bf16 constants.
+        from torch_trt.convert.context import side_weights_of
+
+        weights = side_weights_of(net)
     ids = _TensorIds()
     inputs: list[tuple[str, torch.dtype, Shape]] = []
     for i in range(net.num_inputs):

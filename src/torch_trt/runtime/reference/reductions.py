@@ -2,8 +2,8 @@
 
 Semantics: TENSORRT_SEMANTICS.md sections IReduceLayer, ISoftMaxLayer, ICumulativeLayer,
 ITopKLayer, from [OP10/Reduce], [OP/Cumulative], [OP/TopK] and the [PY] docstrings. Axis
-bitmasks: bit i = dim i. f16/bf16 math accumulates in float32 and rounds once (TensorRT's
-accumulation precision is not documented).
+bitmasks: bit i = dim i. f16/bf16 math accumulates in float32 and rounds once to the layer's
+dtype (TensorRT's accumulation precision is not documented: an assumption, docs/precision.md).
 """
 
 from __future__ import annotations
