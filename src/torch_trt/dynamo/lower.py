@@ -11,6 +11,8 @@ from typing import Any
 import torch
 from torch import fx
 
+from torch_trt.dynamo.decompose import decompose
+
 aten = torch.ops.aten
 
 # High-level ops we convert whole: decomposing them would scatter one TensorRT layer (or a
@@ -59,11 +61,12 @@ def decomposition_table() -> dict[Any, Any]:
 
 
 def lower(ep: torch.export.ExportedProgram) -> fx.GraphModule:
-    """Decompose, unlift parameters into ``get_attr`` nodes, clean up and fold constants."""
-    ep = ep.run_decompositions(decomposition_table())
-    gm = ep.module()
-    assert isinstance(gm, fx.GraphModule)
-    return clean_up(gm)
+    """Decompose, unlift parameters into ``get_attr`` nodes, clean up and fold constants.
+
+    Only the nodes that need it are decomposed (:mod:`torch_trt.dynamo.decompose`); the graph is
+    the one a full ``run_decompositions`` retrace gives.
+    """
+    return clean_up(decompose(ep, decomposition_table()))
 
 
 def clean_up(gm: fx.GraphModule) -> fx.GraphModule:
