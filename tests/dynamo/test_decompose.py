@@ -200,3 +200,15 @@ def test_compile_result_unchanged_by_selective_lowering() -> None:
     with torch.no_grad():
         for a, b in zip(compiled(*inputs), model(*inputs), strict=True):
             assert torch_trt.testing.rel_error(a, b) < 1e-4
+
+
+def test_dynamic_shapes_take_the_retrace_and_keep_their_ranges() -> None:
+    """With a dynamic input the program is retraced whole: running ops on its fake tensors here
+    could specialize the declared range (an upsample did)."""
+    model = nn.Upsample(scale_factor=2, mode="nearest")
+    spec = torch_trt.Input(min_shape=(1, 2, 4, 4), opt_shape=(2, 2, 4, 4), max_shape=(4, 2, 4, 4))
+    compiled = torch_trt.dynamo.compile(model, [spec], min_block_size=1, runtime="reference")
+    for batch in (1, 3):
+        x = torch.randn(batch, 2, 4, 4)
+        with torch.no_grad():
+            torch.testing.assert_close(compiled(x), model(x))

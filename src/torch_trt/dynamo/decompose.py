@@ -12,7 +12,8 @@ is looked at once:
   and ``getitem``; an in-place op on a fresh, unaliased value -> its functional twin; eval
   ``dropout`` -> nothing; ...);
 * any other node (no rule, a higher-order op, a mutation of an input or of an aliased value, a
-  rule whose conditions do not hold) makes :func:`decompose` fall back to the full retrace.
+  rule whose conditions do not hold), and any dynamic input shape, make :func:`decompose` fall
+  back to the full retrace.
 
 So the result is the retrace's graph (tests compare both on whole models); only the time differs.
 A rule reads node metadata only and returns ``None`` to refuse; the output metadata of every new
@@ -91,8 +92,14 @@ def _is_sym_op(target: Any) -> bool:
 
 
 def _plan(graph: fx.Graph, table: Mapping[Any, Any]) -> bool:
-    """Cheap pre-check on the exported graph: every node is final or has a rule."""
+    """Cheap pre-check on the exported graph: static shapes, and every node is final or has a
+    rule. (With symbolic sizes, running ops on the program's fake tensors could add facts to its
+    shape environment, e.g. specialize a declared range; the retrace works on its own copy.)"""
     for node in graph.nodes:
+        val = node.meta.get("val")
+        dynamic = isinstance(val, torch.Tensor) and not all(isinstance(d, int) for d in val.shape)
+        if node.op == "placeholder" and dynamic:
+            return False
         if needs_decomposition(node, table) and node.target not in REWRITES:
             log.debug("torch-trt: %s needs the full decomposition retrace", node.target)
             return False
