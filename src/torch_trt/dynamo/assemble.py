@@ -65,7 +65,8 @@ def metadata_for(region: BuiltRegion, sub: fx.GraphModule, runtime: str) -> Engi
 
 
 def _blob(data: bytes) -> torch.Tensor:
-    return torch.frombuffer(bytearray(data), dtype=torch.uint8).clone()
+    # One copy into a writable buffer that the tensor then owns (no second copy).
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8)
 
 
 def splice_engine(

@@ -103,8 +103,10 @@ def compile_lowered(
     with rep.stage("partition"):
         part, networks = _partition_and_convert(gm, s, rep)
     _keep_graph(rep, s, "partition", part.gm)
-    for name, network in networks.items():
-        _build_and_splice(part, name, network, s, rep, ranges)
+    # Build one region at a time and drop its network (builder, definition, weight views) as
+    # soon as its engine is spliced in, so that at most one build's working memory is live.
+    for name in list(networks):
+        _build_and_splice(part, name, networks.pop(name), s, rep, ranges)
     rep.placements = list(part.placements.values())
     with rep.stage("assemble"):
         part.gm.graph.lint()
@@ -214,6 +216,12 @@ def _build_and_splice(
         n: ranges.profile(p.meta["val"].shape)
         for n, p in zip(network.input_names, placeholders, strict=True)
     }
+    reference = None
+    if s.runtime == "reference":  # read before the build, so the network can go right after
+        from torch_trt.runtime.reference import read_network
+
+        with rep.stage("reference"):
+            reference = read_network(network.net).to_bytes()
     before = rep.stage_seconds.get("build", 0.0)
     try:
         with rep.stage("build"):
@@ -231,12 +239,7 @@ def _build_and_splice(
         _fall_back(part, name, Reason.BUILD_FAILED, str(e))
         return
     build_seconds = rep.stage_seconds["build"] - before
-    reference = None
-    if s.runtime == "reference":
-        from torch_trt.runtime.reference import read_network
-
-        with rep.stage("reference"):
-            reference = read_network(network.net).to_bytes()
+    network.release()  # the builder, definition and weight copies are done with
     with rep.stage("assemble"):
         region = BuiltRegion(name, network, engine, reference, profile)
         splice_engine(part.gm, region, s.runtime, s.keep_source)
@@ -245,7 +248,5 @@ def _build_and_splice(
         1 for n in sub.graph.nodes if n.op == "call_function" and n.name in part.placements
     )
     rep.engine_info.append(
-        EngineInfo(
-            name, in_engine, network.net.num_layers, len(engine), build_seconds, **cached.info()
-        )
+        EngineInfo(name, in_engine, network.layers, len(engine), build_seconds, **cached.info())
     )

@@ -159,13 +159,24 @@ def fold_affine(ctx: ConversionContext, x: Any, scale: torch.Tensor, shift: torc
         return False
     if rec.dtype != ctx.out.dtype or tuple(scale.shape) != (rec.weight.shape[0],):
         return False
-    view = (-1,) + (1,) * (rec.weight.dim() - 1)
-    kernel = rec.weight.double() * scale.double().reshape(view)
+    kernel = _scaled_kernel(rec.weight, scale.double(), rec.dtype)
     bias = shift.double() if rec.bias is None else rec.bias.double() * scale + shift
     rec.layer.kernel = ctx.weights(kernel, rec.dtype)
     rec.layer.bias = ctx.weights(bias, rec.dtype)
     del ctx.foldable[producer.name]  # its output is now the folded value
     return True
+
+
+def _scaled_kernel(weight: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``weight * scale`` per output channel, computed in float64 and rounded once to ``dtype``,
+    a few channels at a time so that no float64 copy of a whole kernel is ever made."""
+    out = torch.empty(weight.shape, dtype=dtype)
+    view = (-1,) + (1,) * (weight.dim() - 1)
+    step = max(1, (1 << 20) // max(weight[0].numel(), 1))
+    for i in range(0, weight.shape[0], step):
+        rows = slice(i, i + step)
+        out[rows] = (weight[rows].double() * scale[rows].reshape(view)).to(dtype)
+    return out
 
 
 def _dims(ctx: ConversionContext, t: Any) -> list[Any]:
