@@ -216,12 +216,6 @@ def _build_and_splice(
         n: ranges.profile(p.meta["val"].shape)
         for n, p in zip(network.input_names, placeholders, strict=True)
     }
-    reference = None
-    if s.runtime == "reference":  # read before the build, so the network can go right after
-        from torch_trt.runtime.reference import read_network
-
-        with rep.stage("reference"):
-            reference = read_network(network.net).to_bytes()
     before = rep.stage_seconds.get("build", 0.0)
     try:
         with rep.stage("build"):
@@ -239,6 +233,12 @@ def _build_and_splice(
         _fall_back(part, name, Reason.BUILD_FAILED, str(e))
         return
     build_seconds = rep.stage_seconds["build"] - before
+    reference = None
+    if s.runtime == "reference":  # after the build: its working memory is gone by now
+        from torch_trt.runtime.reference import read_network
+
+        with rep.stage("reference"):
+            reference = read_network(network.net).to_bytes()
     network.release()  # the builder, definition and weight copies are done with
     with rep.stage("assemble"):
         region = BuiltRegion(name, network, engine, reference, profile)
