@@ -172,10 +172,10 @@ def _scaled_kernel(weight: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype
     a few channels at a time so that no float64 copy of a whole kernel is ever made."""
     out = torch.empty(weight.shape, dtype=dtype)
     view = (-1,) + (1,) * (weight.dim() - 1)
-    step = max(1, (1 << 20) // max(weight[0].numel(), 1))
+    step = max(1, (1 << 22) // max(weight[0].numel(), 1))  # at most 32 MB of float64
     for i in range(0, weight.shape[0], step):
         rows = slice(i, i + step)
-        out[rows] = (weight[rows].double() * scale[rows].reshape(view)).to(dtype)
+        out[rows] = weight[rows].double().mul_(scale[rows].reshape(view))
     return out
 
 
