@@ -100,8 +100,7 @@ def compile_lowered(
         The partitioned module with engines spliced in.
     """
     _keep_graph(rep, s, "lower", gm)
-    with rep.stage("partition"):
-        part, networks = _partition_and_convert(gm, s, rep)
+    part, networks = _partition_and_convert(gm, s, rep)
     _keep_graph(rep, s, "partition", part.gm)
     # Build one region at a time and drop its network (builder, definition, weight views) as
     # soon as its engine is spliced in, so that at most one build's working memory is live.
@@ -170,7 +169,8 @@ def _partition_and_convert(
     graph partitioned again, so only that node (and what must follow it) runs in PyTorch."""
     refused: dict[str, str] = {}
     while True:
-        part = partition(fx.GraphModule(gm, copy.deepcopy(gm.graph)), s, refused)
+        with rep.stage("partition"):  # convert is timed on its own, not inside partition
+            part = partition(fx.GraphModule(gm, copy.deepcopy(gm.graph)), s, refused)
         networks: dict[str, Network] = {}
         failed = False
         for name in part.regions:
