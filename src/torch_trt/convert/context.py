@@ -71,10 +71,12 @@ class ConversionContext:
         self.net = net
         self.logger = logger
         self.node: fx.Node | None = None
-        # TensorRT holds Weights by reference until the build: keep the arrays alive.
+        # TensorRT holds Weights by reference until the build: keep their sources alive.
         self._keepalive: list[Any] = []
-        # One constant layer per torch tensor, however many layers use it.
-        self._tensor_constants: dict[int, tuple[torch.Tensor, Any]] = {}
+        # One constant layer per value, however many layers use it (see _constant_key).
+        self._constants: dict[tuple[Any, ...], Any] = {}
+        # Per fx node name, a producer a later converter may fold into (see conv.fold_affine).
+        self.foldable: dict[str, Any] = {}
         # bf16 constants: TensorRT cannot return their weights, the reference runtime reads them
         # from here (see side_weights).
         self._bf16_constants: list[tuple[Any, torch.Tensor]] = []
@@ -104,22 +106,36 @@ class ConversionContext:
 
     # -- constants -----------------------------------------------------------------------
     def constant(self, value: torch.Tensor | np.ndarray | float | bool, dtype: torch.dtype) -> Any:
-        """An ITensor holding ``value`` (any shape, incl. 0-D) converted to ``dtype``."""
+        """An ITensor holding ``value`` (any shape, incl. 0-D) converted to ``dtype``.
+
+        Made once per value: equal small values (scalars, shapes, axes) and the same view of one
+        torch tensor share one constant layer. A contiguous CPU tensor of the right dtype is not
+        copied: TensorRT reads it in place at build time (it is kept alive until then).
+        """
+        key = _constant_key(value, dtype)
+        hit = self._constants.get(key) if key is not None else None
+        if hit is not None:
+            return hit
         t = torch.as_tensor(value).detach().to("cpu", dtype)
-        shape = tuple(t.shape)
+        if key is not None and key[0] == "view":
+            self._keepalive.append(value)  # its address is in the key: it must not be reused
         if dtype == torch.bfloat16:
             # numpy has no bf16: the Weights point at the torch tensor, kept alive until the
             # build; no cast layer.
             t = t.contiguous()
             self._keepalive.append(t)
             w = self.trt.Weights(self.trt.bfloat16, t.data_ptr(), t.numel())
-            layer = self.net.add_constant(shape, w)
+            layer = self.net.add_constant(tuple(t.shape), w)
             self._bf16_constants.append((layer, t))
-            return layer.get_output(0)
-        arr = np.array(t.contiguous().numpy(), copy=True)  # not ascontiguousarray: keeps 0-D
-        self._keepalive.append(arr)
-        layer = self.net.add_constant(shape, self.trt.Weights(arr))
-        return layer.get_output(0)
+            out = layer.get_output(0)
+        else:
+            t = t.contiguous()
+            self._keepalive.append(t)
+            arr = t.numpy()  # a view (0-D stays 0-D, unlike np.ascontiguousarray)
+            out = self.net.add_constant(tuple(t.shape), self.trt.Weights(arr)).get_output(0)
+        if key is not None:
+            self._constants[key] = out
+        return out
 
     def side_weights(self) -> dict[str, torch.Tensor]:
         """The bf16 constants by layer name, for ``read_network(net, weights=...)`` (call it
@@ -129,24 +145,18 @@ class ConversionContext:
     def tensor_constant(self, value: torch.Tensor) -> Any:
         """A parameter, buffer or folded constant as an ITensor of its own dtype, made once per
         tensor (every torch tensor a converter would see goes through here)."""
-        hit = self._tensor_constants.get(id(value))
-        if hit is not None and hit[0] is value:
-            return hit[1]
         if value.dtype not in _TORCH_TO_TRT_NAME:
             raise self.fail(f"a constant of dtype {value.dtype} has no TensorRT dtype")
-        t = self.constant(value, value.dtype)
-        self._tensor_constants[id(value)] = (value, t)
-        return t
+        return self.constant(value, value.dtype)
 
     def weights(self, value: torch.Tensor, dtype: torch.dtype) -> Any:
-        """``trt.Weights`` for a kernel or bias, kept alive until the build."""
+        """``trt.Weights`` for a kernel or bias, kept alive until the build (a view of ``value``
+        when it is a contiguous CPU tensor of ``dtype``, else one converted copy)."""
         t = value.detach().to("cpu", dtype).contiguous()
+        self._keepalive.append(t)
         if dtype == torch.bfloat16:
-            self._keepalive.append(t)
             return self.trt.Weights(self.trt.bfloat16, t.data_ptr(), t.numel())
-        arr = np.array(t.numpy(), copy=True)
-        self._keepalive.append(arr)
-        return self.trt.Weights(arr)
+        return self.trt.Weights(t.numpy())
 
     def itensor(self, value: Any, dtype: torch.dtype | None = None, rank: int | None = None) -> Any:
         """Turn a torch tensor, Python scalar or ITensor into an ITensor.
@@ -175,6 +185,8 @@ class ConversionContext:
     def reshape(self, t: Any, shape: Sequence[Any]) -> Any:
         """``t`` reshaped to ``shape``: ints (-1 allowed once; 0 is a zero-length dim) and, for
         dynamic shapes, 1-element int64 ITensors (symbolic sizes)."""
+        if _same_static_shape(self.shape(t), shape):
+            return t  # no identity shuffles
         layer = self.net.add_shuffle(t)
         layer.zero_is_placeholder = False
         if all(isinstance(d, int) for d in shape):
@@ -215,7 +227,9 @@ class ConversionContext:
         return layer.get_output(0)
 
     def permute(self, t: Any, perm: Sequence[int]) -> Any:
-        """``t.permute(perm)``."""
+        """``t.permute(perm)``; no layer for the identity permutation."""
+        if list(perm) == list(range(len(perm))):
+            return t
         layer = self.net.add_shuffle(t)
         layer.first_transpose = tuple(perm)
         return layer.get_output(0)
@@ -270,3 +284,32 @@ def normalize_dim(dim: int, rank: int) -> int:
     if not -r <= dim < r:
         raise ConversionError(f"dim {dim} out of range for rank {rank}")
     return dim % r
+
+
+def _same_static_shape(have: tuple[int, ...], want: Sequence[Any]) -> bool:
+    """``want`` (ints, maybe one -1) names exactly the static shape ``have``."""
+    if len(have) != len(want) or any(d < 0 for d in have):
+        return False
+    return all(
+        isinstance(w, int) and (w == h or (w == -1 and h > 0))
+        for h, w in zip(have, want, strict=True)
+    )
+
+
+# Values up to this many elements are keyed by content (scalars, shapes, axes); larger tensors
+# by their memory (address, shape, strides, dtype), which is unique while the tensor is alive.
+_CONTENT_KEY_MAX = 64
+
+
+def _constant_key(value: Any, dtype: torch.dtype) -> tuple[Any, ...] | None:
+    """The identity of a constant: equal keys give equal TensorRT constants."""
+    if isinstance(value, bool | int | float):
+        # type() keeps True, 1 and 1.0 apart; repr() keeps -0.0 and 0.0 (and NaN) apart.
+        return ("scalar", type(value).__name__, repr(value), dtype)
+    if not isinstance(value, torch.Tensor) or value.device.type != "cpu":
+        return None
+    if value.numel() <= _CONTENT_KEY_MAX:
+        host = value.detach()
+        data = (host.float() if host.dtype == torch.bfloat16 else host).contiguous().numpy()
+        return ("small", value.dtype, tuple(value.shape), data.tobytes(), dtype)
+    return ("view", value.data_ptr(), tuple(value.shape), value.stride(), value.dtype, dtype)

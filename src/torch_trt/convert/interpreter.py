@@ -34,6 +34,14 @@ class Network:
     output_names: list[str]
     layer_to_node: dict[str, str]
     ctx: ConversionContext
+    layers: int = 0  # the network's layer count, kept after :meth:`release`
+
+    def release(self) -> None:
+        """Drop the TensorRT builder and network and the weights they reference (after the
+        build; the names, the layer map and the count stay)."""
+        self.layers = self.net.num_layers if self.net is not None else self.layers
+        self.builder = self.net = None
+        self.ctx = None  # type: ignore[assignment]
 
 
 class _NetworkInterpreter(fx.Interpreter):
@@ -173,5 +181,12 @@ def convert_module(gm: fx.GraphModule) -> Network:
     n_inputs = sum(1 for n in gm.graph.nodes if n.op == "placeholder")
     interp.run(*([None] * n_inputs))
     return Network(
-        builder, net, logger, interp.input_names, interp.output_names, interp.layer_to_node, ctx
+        builder,
+        net,
+        logger,
+        interp.input_names,
+        interp.output_names,
+        interp.layer_to_node,
+        ctx,
+        net.num_layers,
     )

@@ -89,7 +89,8 @@ def in_place_outputs(net: Any) -> tuple[tuple[str, str], ...]:
 
 
 def _blob(data: bytes) -> torch.Tensor:
-    return torch.frombuffer(bytearray(data), dtype=torch.uint8).clone()
+    # One copy into a writable buffer that the tensor then owns (no second copy).
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8)
 
 
 def splice_engine(

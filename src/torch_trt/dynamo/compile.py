@@ -108,11 +108,12 @@ def compile_lowered(
         with rep.stage("precision"):
             gm = apply_precision(gm, s)
         _keep_graph(rep, s, "precision", gm)
-    with rep.stage("partition"):
-        part, networks = _partition_and_convert(gm, s, rep)
+    part, networks = _partition_and_convert(gm, s, rep)
     _keep_graph(rep, s, "partition", part.gm)
-    for name, network in networks.items():
-        _build_and_splice(part, name, network, s, rep, ranges)
+    # Build one region at a time and drop its network (builder, definition, weight views) as
+    # soon as its engine is spliced in, so that at most one build's working memory is live.
+    for name in list(networks):
+        _build_and_splice(part, name, networks.pop(name), s, rep, ranges)
     rep.placements = list(part.placements.values())
     with rep.stage("assemble"):
         part.gm.graph.lint()
@@ -176,7 +177,8 @@ def _partition_and_convert(
     graph partitioned again, so only that node (and what must follow it) runs in PyTorch."""
     refused: dict[str, str] = {}
     while True:
-        part = partition(fx.GraphModule(gm, copy.deepcopy(gm.graph)), s, refused)
+        with rep.stage("partition"):  # convert is timed on its own, not inside partition
+            part = partition(fx.GraphModule(gm, copy.deepcopy(gm.graph)), s, refused)
         networks: dict[str, Network] = {}
         failed = False
         for name in part.regions:
@@ -206,6 +208,15 @@ def _fall_back(part: Partition, name: str, reason: Reason, detail: str) -> None:
             part.placements[n.name].detail = detail
 
 
+def _build_failed(part: Partition, name: str, e: EngineBuildError) -> None:
+    """Keep region ``name`` in PyTorch after TensorRT refused to build it, with a warning."""
+    sub = getattr(part.gm, name)
+    nodes = [n.name for n in sub.graph.nodes if n.op == "call_function"]
+    shown = ", ".join(nodes[:5]) + (", ..." if len(nodes) > 5 else "")
+    log.warning("torch-trt: %s (nodes %s) stays in PyTorch (build failed): %s", name, shown, e)
+    _fall_back(part, name, Reason.BUILD_FAILED, str(e))
+
+
 def _build_and_splice(
     part: Partition,
     name: str,
@@ -233,19 +244,17 @@ def _build_and_splice(
             or not s.fallback_on_build_failure
         ):
             raise
-        nodes = [n.name for n in sub.graph.nodes if n.op == "call_function"]
-        shown = ", ".join(nodes[:5]) + (", ..." if len(nodes) > 5 else "")
-        log.warning("torch-trt: %s (nodes %s) stays in PyTorch (build failed): %s", name, shown, e)
-        _fall_back(part, name, Reason.BUILD_FAILED, str(e))
+        _build_failed(part, name, e)
         return
     build_seconds = rep.stage_seconds["build"] - before
     reference = None
-    if s.runtime == "reference":
+    if s.runtime == "reference":  # after the build: its working memory is gone by now
         from torch_trt.runtime.reference import read_network
 
         with rep.stage("reference"):
             reference = read_network(network.net).to_bytes()
     census = layer_census(network.net)
+    network.release()  # the builder, definition and weight copies are done with
     with rep.stage("assemble"):
         region = BuiltRegion(name, network, engine, reference, profile, census.counts())
         splice_engine(part.gm, region, s.runtime, s.keep_source)
@@ -258,7 +267,7 @@ def _build_and_splice(
         EngineInfo(
             name,
             in_engine,
-            network.net.num_layers,
+            network.layers,
             len(engine),
             build_seconds,
             **cached.info(),

@@ -13,6 +13,7 @@ import torch
 from torch import fx
 from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols, statically_known_true
 
+from torch_trt.dynamo.decompose import decompose
 from torch_trt.dynamo.shapes import always_holds, counted_ranges
 
 aten = torch.ops.aten
@@ -83,11 +84,12 @@ def decomposition_table() -> dict[Any, Any]:
 
 
 def lower(ep: torch.export.ExportedProgram) -> fx.GraphModule:
-    """Decompose, unlift parameters into ``get_attr`` nodes, clean up and fold constants."""
-    ep = ep.run_decompositions(decomposition_table())
-    gm = ep.module()
-    assert isinstance(gm, fx.GraphModule)
-    return clean_up(gm)
+    """Decompose, unlift parameters into ``get_attr`` nodes, clean up and fold constants.
+
+    Only the nodes that need it are decomposed (:mod:`torch_trt.dynamo.decompose`); the graph is
+    the one a full ``run_decompositions`` retrace gives.
+    """
+    return clean_up(decompose(ep, decomposition_table()))
 
 
 def clean_up(gm: fx.GraphModule) -> fx.GraphModule:

@@ -11,6 +11,7 @@ since TensorRT fixes them when the layer is added.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -112,7 +113,10 @@ def convert_convolution(
     if transposed:
         y = _deconvolution(ctx, x, weight, bias, params, groups)
     else:
-        y = _convolution(ctx, x, weight, bias, params, groups)
+        y, layer = _convolution(ctx, x, weight, bias, params, groups)
+        if layer is not None and not unbatched:  # unbatched: channels are not dim 1
+            assert ctx.node is not None
+            ctx.foldable[ctx.node.name] = FoldableConv(layer, weight, bias, dtype, y)
     if nd == 1 or unbatched:
         # Drop the H dim added for conv1d, then the batch dim added for an unbatched input.
         dims = _dims(ctx, y)
@@ -121,7 +125,58 @@ def convert_convolution(
         if unbatched:
             del dims[0]
         y = ctx.reshape(y, dims)
+        if ctx.node is not None and ctx.node.name in ctx.foldable:
+            ctx.foldable[ctx.node.name].output = y
     return y
+
+
+@dataclasses.dataclass
+class FoldableConv:
+    """A convolution whose kernel and bias are host weights, so that a per-output-channel affine
+    map applied to its output (inference batch norm) can be folded into them."""
+
+    layer: Any
+    weight: torch.Tensor  # as given to the layer (conv1d: the (K, C, 1, k) view)
+    bias: torch.Tensor | None
+    dtype: torch.dtype
+    output: Any  # the ITensor the converter returned
+
+
+def fold_affine(ctx: ConversionContext, x: Any, scale: torch.Tensor, shift: torch.Tensor) -> bool:
+    """Fold ``x * scale + shift`` (per channel of dim 1) into the convolution that produced ``x``.
+
+    Folds only when the current node's ``input`` is a convolution converted in this network with
+    host weights, read by nothing else, of the current node's dtype. The new kernel and bias are
+    computed in float64 and rounded once: ``w' = w * scale``, ``b' = b * scale + shift``.
+
+    Returns:
+        True when folded (``x`` is then the affine map's result), False otherwise.
+    """
+    assert ctx.node is not None
+    producer = node_args(ctx.node)["input"]
+    rec = ctx.foldable.get(producer.name) if isinstance(producer, fx.Node) else None
+    if rec is None or rec.output is not x or len(producer.users) != 1:
+        return False
+    if rec.dtype != ctx.out.dtype or tuple(scale.shape) != (rec.weight.shape[0],):
+        return False
+    kernel = _scaled_kernel(rec.weight, scale.double(), rec.dtype)
+    bias = shift.double() if rec.bias is None else rec.bias.double() * scale + shift
+    rec.layer.kernel = ctx.weights(kernel, rec.dtype)
+    rec.layer.bias = ctx.weights(bias, rec.dtype)
+    del ctx.foldable[producer.name]  # its output is now the folded value
+    return True
+
+
+def _scaled_kernel(weight: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``weight * scale`` per output channel, computed in float64 and rounded once to ``dtype``,
+    a few channels at a time so that no float64 copy of a whole kernel is ever made."""
+    out = torch.empty(weight.shape, dtype=dtype)
+    view = (-1,) + (1,) * (weight.dim() - 1)
+    step = max(1, (1 << 22) // max(weight[0].numel(), 1))  # at most 32 MB of float64
+    for i in range(0, weight.shape[0], step):
+        rows = slice(i, i + step)
+        out[rows] = weight[rows].double().mul_(scale[rows].reshape(view))
+    return out
 
 
 def _dims(ctx: ConversionContext, t: Any) -> list[Any]:
@@ -154,7 +209,8 @@ def _convolution(
     bias: Any,
     params: list[list[int]],
     groups: int,
-) -> Any:
+) -> tuple[Any, Any]:
+    """The output, and the layer when its kernel and bias are host weights (foldable)."""
     stride, padding, dilation, _ = params
     dtype = ctx.out.dtype
     kernel, kernel_tensor = _kernel(ctx, weight, dtype)
@@ -170,8 +226,8 @@ def _convolution(
     layer.num_groups = groups
     y = layer.get_output(0)
     if bias is not None and not const_bias:
-        y = _add_bias(ctx, y, bias)
-    return y
+        return _add_bias(ctx, y, bias), None
+    return y, (layer if kernel_tensor is None else None)
 
 
 def _deconvolution(

@@ -139,7 +139,13 @@ def _mul(ctx: ConversionContext, a: Any, b: Any) -> Any:
 
 def _linear_index(ctx: ConversionContext, idx: Sequence[Any], sizes: Sequence[Any]) -> Any:
     """Row-major flat index into dims of ``sizes`` (ints or size tensors) from one
-    (broadcasting) index per dim."""
+    (broadcasting) index per dim; computed on the host when every index is a constant."""
+    if all(isinstance(i, torch.Tensor) for i in idx) and all(isinstance(d, int) for d in sizes):
+        host, step = torch.zeros((), dtype=torch.int64), 1
+        for i, size in zip(reversed(idx), reversed(sizes), strict=True):
+            host, step = host + i.to(torch.int64) * step, step * size
+        return ctx.constant(host, torch.int64)
+    idx = [ctx.itensor(i) for i in idx]
     flat = ctx.cast(ctx.itensor(idx[-1]), torch.int64)
     stride = sizes[-1]
     for i, size in zip(reversed(idx[:-1]), reversed(sizes[:-1]), strict=True):
@@ -150,7 +156,15 @@ def _linear_index(ctx: ConversionContext, idx: Sequence[Any], sizes: Sequence[An
     return flat
 
 
-@converter(aten.index.Tensor, check=_index_check, dynamic=True)
+def _wrapped(ctx: ConversionContext, idx: Any, size: Any) -> Any:
+    """``idx`` with negative entries wrapped: a host tensor when it is a constant of a static
+    dim, else an ITensor."""
+    if isinstance(idx, torch.Tensor) and isinstance(size, int):
+        return torch.where(idx < 0, idx + size, idx)
+    return wrap_negative(ctx, idx, size)
+
+
+@converter(aten.index.Tensor, check=_index_check, dynamic=True, host_args=("indices",))
 def convert_index(ctx: ConversionContext, self: Any, indices: Sequence[Any]) -> Any:
     """``self[i0, i1, ...]`` with int index tensors (``None`` = full slice), or one boolean mask
     (``x[mask]``, ``x[:, mask]``: a result of data-dependent size; not int8 data).
@@ -165,7 +179,7 @@ def convert_index(ctx: ConversionContext, self: Any, indices: Sequence[Any]) -> 
     self = ctx.itensor(self)
     rank = len(ctx.shape(self))
     dims = [d for d, i in enumerate(indices) if i is not None]
-    idx = [wrap_negative(ctx, indices[d], size_of(ctx, self, d)) for d in dims]
+    idx = [_wrapped(ctx, indices[d], size_of(ctx, self, d)) for d in dims]
     if dims != list(range(dims[0], dims[-1] + 1)):
         rest = [d for d in range(rank) if d not in dims]
         self = ctx.permute(self, dims + rest)

@@ -97,22 +97,32 @@ def convert_addmm(
     return ctx.elementwise(product, bias, "SUM")
 
 
-@converter(aten.linear.default, check=float_only, dynamic=True)
+def _at_rank(ctx: ConversionContext, value: Any, rank: int, dtype: torch.dtype) -> Any:
+    """``value`` in ``dtype`` with leading 1s up to ``rank``: a constant made in that shape when
+    it is a host tensor (no reshape layer), else cast and unsqueezed."""
+    if isinstance(value, torch.Tensor):
+        shape = (1,) * max(rank - value.dim(), 0) + tuple(value.shape)
+        return ctx.constant(value.reshape(shape), dtype)
+    return ctx.unsqueeze_to(ctx.itensor(value, dtype), rank)
+
+
+@converter(aten.linear.default, check=float_only, dynamic=True, host_args=("weight", "bias"))
 def convert_linear(ctx: ConversionContext, input: Any, weight: Any, bias: Any = None) -> Any:
     """``input @ weight.T + bias`` with weight (out, in); input of any rank >= 1.
 
-    The weight is multiplied with the TRANSPOSE op, so no transposed copy is stored.
+    One matrix multiply (the weight with the TRANSPOSE op, so no transposed copy is stored) and,
+    with a bias, one sum. Constant weight and bias are stored at the input's rank.
     """
     dtype = ctx.out.dtype
     x = ctx.itensor(input, dtype)
-    w = ctx.itensor(weight, dtype)
     mm = ctx.trt.MatrixOperation
     rank = len(ctx.shape(x))
     if rank == 1:
+        w = _at_rank(ctx, weight, 2, dtype)
         y = ctx.net.add_matrix_multiply(x, mm.VECTOR, w, mm.TRANSPOSE).get_output(0)
     else:
-        w = ctx.unsqueeze_to(w, rank)
+        w = _at_rank(ctx, weight, rank, dtype)
         y = ctx.net.add_matrix_multiply(x, mm.NONE, w, mm.TRANSPOSE).get_output(0)
     if bias is None:
         return y
-    return ctx.elementwise(y, ctx.itensor(bias, dtype), "SUM")
+    return ctx.elementwise(y, _at_rank(ctx, bias, len(ctx.shape(y)), dtype), "SUM")

@@ -1,10 +1,11 @@
 """Converters: batch, layer, group and instance normalization.
 
 Inference batch norm folds into a per-channel scale and shift computed on the host (its weights
-and running statistics are constants after lowering). Layer, group and instance norm map to
-TensorRT's INormalizationLayer (``add_normalization_v2``: per-channel affine, biased variance,
-as in torch). The multi-output ATen forms return placeholders for their statistics outputs,
-which the checks guarantee nobody reads.
+and running statistics are constants after lowering): into the kernel and bias of the
+convolution before it when it has one (no layer), else one IScaleLayer. Layer, group and
+instance norm map to TensorRT's INormalizationLayer (``add_normalization_v2``: per-channel
+affine, biased variance, as in torch). The multi-output ATen forms return placeholders for their
+statistics outputs, which the checks guarantee nobody reads.
 
 Dynamic shapes: every form takes symbolic batch and spatial/sequence dims (scale and shift are
 constants of the input's rank that broadcast); the channel dim and layer norm's normalized dims
@@ -19,7 +20,8 @@ from typing import Any
 import torch
 from torch import fx
 
-from torch_trt.convert.context import ConversionContext
+from torch_trt.convert.context import ConversionContext, trt_dtype
+from torch_trt.convert.ops.conv import fold_affine
 from torch_trt.convert.registry import arg_val, converter, extra_outputs_used, node_args
 
 aten = torch.ops.aten
@@ -70,7 +72,10 @@ def _fold_batch_norm(
     ctx: ConversionContext, x: Any, weight: Any, bias: Any, mean: Any, var: Any, eps: float
 ) -> Any:
     # y = x * scale + shift, scale = w / sqrt(var + eps), shift = b - mean * scale; folded in
-    # fp64 on the host, then rounded once to the input dtype.
+    # fp64 on the host, then rounded once to the input dtype. Fewest layers first: none when a
+    # convolution takes the map into its weights, else one scale layer, else (rank < 4, where
+    # IScaleLayer is documented not to apply, or bf16, whose Weights cannot be read back)
+    # a product and a sum.
     dtype = ctx.out.dtype
     var64, mean64 = var.double(), mean.double()
     scale = torch.rsqrt(var64 + eps)
@@ -79,8 +84,23 @@ def _fold_batch_norm(
     shift = -mean64 * scale
     if bias is not None:
         shift = shift + bias.double()
-    view = (1, -1) + (1,) * (len(ctx.shape(x)) - 2)
-    y = ctx.elementwise(ctx.cast(x, dtype), ctx.constant(scale.reshape(view), dtype), "PROD")
+    if fold_affine(ctx, x, scale, shift):
+        return x
+    x = ctx.cast(x, dtype)
+    rank = len(ctx.shape(x))
+    if rank >= 4 and dtype != torch.bfloat16:
+        empty = ctx.trt.Weights(trt_dtype(dtype))
+        layer = ctx.net.add_scale_nd(
+            x,
+            ctx.trt.ScaleMode.CHANNEL,
+            ctx.weights(shift, dtype),
+            ctx.weights(scale, dtype),
+            empty,
+            1,
+        )
+        return layer.get_output(0)
+    view = (1, -1) + (1,) * (rank - 2)
+    y = ctx.elementwise(x, ctx.constant(scale.reshape(view), dtype), "PROD")
     return ctx.elementwise(y, ctx.constant(shift.reshape(view), dtype), "SUM")
 
 
@@ -125,6 +145,10 @@ def convert_batch_norm(
 
 
 # --- INormalizationLayer forms ----------------------------------------------------------------
+
+
+# Constant affine parameters are stored at the input's rank (no reshape layer).
+_AFFINE_HOST = ("weight", "bias")
 
 
 def _affine(ctx: ConversionContext, value: Any, shape: Sequence[int], fill: float) -> Any:
@@ -179,7 +203,7 @@ def _layer_norm(
     return _normalize(ctx, x, scale, shift, range(rank - k, rank), eps)
 
 
-@converter(aten.layer_norm.default, check=_check_layer_norm, dynamic=True)
+@converter(aten.layer_norm.default, check=_check_layer_norm, dynamic=True, host_args=_AFFINE_HOST)
 def convert_layer_norm(
     ctx: ConversionContext,
     input: Any,
@@ -193,7 +217,9 @@ def convert_layer_norm(
     return _layer_norm(ctx, input, normalized_shape, weight, bias, eps)
 
 
-@converter(aten.native_layer_norm.default, check=_check_layer_norm, dynamic=True)
+@converter(
+    aten.native_layer_norm.default, check=_check_layer_norm, dynamic=True, host_args=_AFFINE_HOST
+)
 def convert_native_layer_norm(
     ctx: ConversionContext,
     input: Any,
@@ -206,7 +232,12 @@ def convert_native_layer_norm(
     return _layer_norm(ctx, input, normalized_shape, weight, bias, eps), None, None
 
 
-@converter(aten.native_group_norm.default, check=lambda node: _check_common(node, 2), dynamic=True)
+@converter(
+    aten.native_group_norm.default,
+    check=lambda node: _check_common(node, 2),
+    dynamic=True,
+    host_args=_AFFINE_HOST,
+)
 def convert_group_norm(
     ctx: ConversionContext,
     input: Any,
@@ -244,7 +275,12 @@ def _check_instance_norm(node: fx.Node) -> str | None:
     return _check_common(node, 3, channels=not plain)
 
 
-@converter(aten._native_batch_norm_legit.no_stats, check=_check_instance_norm, dynamic=True)
+@converter(
+    aten._native_batch_norm_legit.no_stats,
+    check=_check_instance_norm,
+    dynamic=True,
+    host_args=_AFFINE_HOST,
+)
 def convert_batch_norm_no_stats(
     ctx: ConversionContext,
     input: Any,
