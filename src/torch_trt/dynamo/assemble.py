@@ -32,6 +32,9 @@ class BuiltRegion:
     reference: bytes | None
     profile: Profile
     layers: dict[str, Any] | None = None  # layer census counts (convert/census.py)
+    # (output, input) pairs written in place (in_place_outputs), read before the network is
+    # released
+    aliases: tuple[tuple[str, str], ...] = ()
 
 
 def _binding(name: str, node: fx.Node, profile: Profile) -> Binding:
@@ -60,7 +63,7 @@ def metadata_for(region: BuiltRegion, sub: fx.GraphModule, runtime: str) -> Engi
         _binding(n, p, region.profile) for n, p in zip(net.input_names, placeholders, strict=True)
     )
     outputs = tuple(_binding(n, o, {}) for n, o in zip(net.output_names, outs, strict=True))
-    aliases = in_place_outputs(net.net)
+    aliases = region.aliases
     return EngineMetadata(
         aliases=aliases,
         format_version=ALIASES_FORMAT_VERSION if aliases else FORMAT_VERSION,

@@ -19,7 +19,7 @@ from torch_trt.convert import ops as _ops  # noqa: F401  (registers the converte
 from torch_trt.convert.census import layer_census
 from torch_trt.convert.interpreter import Network, convert_module
 from torch_trt.convert.registry import Reason
-from torch_trt.dynamo.assemble import BuiltRegion, region_io, splice_engine
+from torch_trt.dynamo.assemble import BuiltRegion, in_place_outputs, region_io, splice_engine
 from torch_trt.dynamo.capture import capture, input_specs
 from torch_trt.dynamo.inplace import update_state_in_place
 from torch_trt.dynamo.lower import lower, mutated_attrs
@@ -253,10 +253,10 @@ def _build_and_splice(
 
         with rep.stage("reference"):
             reference = read_network(network.net).to_bytes()
-    census = layer_census(network.net)
+    census, aliases = layer_census(network.net), in_place_outputs(network.net)
     network.release()  # the builder, definition and weight copies are done with
     with rep.stage("assemble"):
-        region = BuiltRegion(name, network, engine, reference, profile, census.counts())
+        region = BuiltRegion(name, network, engine, reference, profile, census.counts(), aliases)
         splice_engine(part.gm, region, s.runtime, s.keep_source)
     rep.layer_to_node[name] = network.layer_to_node
     rep.layer_precision[name] = census.precision

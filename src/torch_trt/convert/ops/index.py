@@ -174,7 +174,11 @@ def convert_index(ctx: ConversionContext, self: Any, indices: Sequence[Any]) -> 
     permuting the indexed dims to the front gives exactly that. A boolean mask (``x[mask]``)
     selects the True elements instead: a result of data-dependent size (convert/ops/nonzero.py).
     """
-    if any(i is not None and ctx.dtype(i) == torch.bool for i in indices):
+    # Constant indices arrive as torch tensors (host_args), the others as ITensors.
+    dtypes = [
+        i.dtype if isinstance(i, torch.Tensor) else ctx.dtype(i) for i in indices if i is not None
+    ]
+    if torch.bool in dtypes:
         return index_with_mask(ctx, self, indices)
     self = ctx.itensor(self)
     rank = len(ctx.shape(self))
