@@ -21,7 +21,7 @@ class BuiltRegion:
 
     name: str
     network: Network
-    engine: bytes
+    engine: bytes | memoryview
     reference: bytes | None
     profile: Profile
 
@@ -64,7 +64,7 @@ def metadata_for(region: BuiltRegion, sub: fx.GraphModule, runtime: str) -> Engi
     )
 
 
-def _blob(data: bytes) -> torch.Tensor:
+def _blob(data: bytes | memoryview) -> torch.Tensor:
     return torch.frombuffer(bytearray(data), dtype=torch.uint8).clone()
 
 

@@ -14,7 +14,7 @@ import torch
 from torch import fx
 
 from torch_trt._migrate import translate
-from torch_trt.cache import cached_build
+from torch_trt.cache import CacheSession, cached_build, open_session
 from torch_trt.convert import ops as _ops  # noqa: F401  (registers the converters)
 from torch_trt.convert.interpreter import Network, convert_module
 from torch_trt.convert.registry import Reason
@@ -100,11 +100,17 @@ def compile_lowered(
         The partitioned module with engines spliced in.
     """
     _keep_graph(rep, s, "lower", gm)
-    with rep.stage("partition"):
-        part, networks = _partition_and_convert(gm, s, rep)
-    _keep_graph(rep, s, "partition", part.gm)
-    for name, network in networks.items():
-        _build_and_splice(part, name, network, s, rep, ranges)
+    # With the engine cache on, its session hashes the regions' weights (for the keys) while
+    # the regions convert, and stores engines while the next one builds.
+    with open_session(s) as session:
+        with rep.stage("partition"):
+            part, networks = _partition_and_convert(gm, s, rep, session)
+        _keep_graph(rep, s, "partition", part.gm)
+        for name, network in networks.items():
+            _build_and_splice(part, name, network, s, rep, ranges, session)
+        if session is not None:
+            with rep.stage("cache_store"):
+                session.wait()
     rep.placements = list(part.placements.values())
     with rep.stage("assemble"):
         part.gm.graph.lint()
@@ -162,13 +168,15 @@ def _keep_graph(rep: Report, s: CompileSettings, stage: str, gm: fx.GraphModule)
 
 
 def _partition_and_convert(
-    gm: fx.GraphModule, s: CompileSettings, rep: Report
+    gm: fx.GraphModule, s: CompileSettings, rep: Report, session: CacheSession | None = None
 ) -> tuple[Partition, dict[str, Network]]:
     """Partition and convert every region; a node whose conversion fails is refused and the
     graph partitioned again, so only that node (and what must follow it) runs in PyTorch."""
     refused: dict[str, str] = {}
     while True:
         part = partition(fx.GraphModule(gm, copy.deepcopy(gm.graph)), s, refused)
+        if session is not None:
+            session.prefetch(part.gm, part.regions)
         networks: dict[str, Network] = {}
         failed = False
         for name in part.regions:
@@ -205,6 +213,7 @@ def _build_and_splice(
     s: CompileSettings,
     rep: Report,
     ranges: ShapeRanges,
+    session: CacheSession | None = None,
 ) -> None:
     """Build and splice one converted region; a refused build raises or, with
     ``fallback_on_build_failure``, keeps the region in PyTorch."""
@@ -217,7 +226,7 @@ def _build_and_splice(
     before = rep.stage_seconds.get("build", 0.0)
     try:
         with rep.stage("build"):
-            engine, profile, cached = cached_build(network, sub, s, name, shapes)
+            engine, profile, cached = cached_build(network, sub, s, name, shapes, session)
     except EngineBuildError as e:
         if (
             s.require_full_compilation
