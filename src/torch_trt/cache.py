@@ -479,12 +479,14 @@ def cached_build(
         if entry is not None:
             spent = time.perf_counter() - start
             saved = max(entry.build_seconds - spent, 0.0)
+            log.debug("torch-trt: %s: engine cache hit %s (%.1f s saved)", name, key[:12], saved)
             return entry.engine, profile, CacheOutcome("hit", key, key_seconds, saved)
         with _timing_cache(session.cache, config):
             built = time.perf_counter()
             engine = build_configured(network, config, s, name)
-            build_seconds = time.perf_counter() - built
-        session.store(key, engine, build_seconds, held.pop_all())  # the writer unlocks
+            secs = time.perf_counter() - built
+        log.debug("torch-trt: %s: engine cache miss %s, built in %.1f s", name, key[:12], secs)
+        session.store(key, engine, secs, held.pop_all())  # the writer unlocks
     return engine, profile, CacheOutcome("miss", key, key_seconds)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import fx
 
+from torch_trt import progress
 from torch_trt._migrate import translate
 from torch_trt.cache import CacheSession, cached_build, open_session
 from torch_trt.convert import ops as _ops  # noqa: F401  (registers the converters)
@@ -64,6 +65,16 @@ def compile(
     """
     s = CompileSettings.from_kwargs(**translate(settings, None))
     inputs = _check_model_and_inputs(model, inputs)
+    with progress.active(s.progress):
+        return _compile(model, inputs, kwarg_inputs, s)
+
+
+def _compile(
+    model: torch.nn.Module | torch.export.ExportedProgram,
+    inputs: Sequence[Any],
+    kwarg_inputs: Mapping[str, Any] | None,
+    s: CompileSettings,
+) -> CompiledModule:
     rep = Report()
     with rep.stage("capture"):
         ep = capture(model, inputs, kwarg_inputs)
@@ -99,6 +110,13 @@ def compile_lowered(
     Returns:
         The partitioned module with engines spliced in.
     """
+    with progress.active(s.progress):
+        return _compile_lowered(gm, s, rep, ranges)
+
+
+def _compile_lowered(
+    gm: fx.GraphModule, s: CompileSettings, rep: Report, ranges: ShapeRanges
+) -> fx.GraphModule:
     _keep_graph(rep, s, "lower", gm)
     # With the engine cache on, its session hashes the regions' weights (for the keys) while
     # the regions convert, and stores engines while the next one builds.
