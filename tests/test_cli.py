@@ -274,3 +274,12 @@ def test_console_script_and_module_entry_points(tmp_path: pathlib.Path) -> None:
     for cmd in ([str(script), "inspect", "--help"], [sys.executable, "-m", "torch_trt.cli", "-h"]):
         out = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=300)
         assert out.returncode == 0 and "usage: torch-trt" in out.stdout, out.stderr
+
+
+def test_inspect_reads_per_precision_layer_counts_when_recorded() -> None:
+    """An engine record's optional 'layers' entry is shown; without it, n/a."""
+    from torch_trt.cli.artifact import layers_text
+
+    record = {"layers": {"total": 12, "by_precision": {"float16": 9, "float32": 3}, "casts": 2}}
+    assert layers_text(record) == "total 12: float16 9, float32 3; 2 casts"
+    assert layers_text({}) == "n/a" and layers_text({"layers": None}) == "n/a"

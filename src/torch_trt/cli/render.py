@@ -29,10 +29,20 @@ def _row(table: Table, *cells: object) -> None:
 
 
 def report(rep: Report, console: Any, note: str = "") -> None:
-    """Regions, fallbacks grouped by reason with their ops, seconds per stage."""
-    console.print(Text(rep.summary()))
+    """Regions, fallbacks grouped by reason with their ops, seconds per stage; ``note`` set
+    (the ``report`` command) means nothing was built: the regions are proposals."""
     if note:
+        regions = {p.engine for p in rep.placements if p.engine is not None}
+        in_trt = sum(1 for p in rep.placements if p.engine is not None)
+        console.print(
+            Text(
+                f"torch-trt report: {len(regions)} region(s) would convert {in_trt}/"
+                f"{len(rep.placements)} nodes, {len(rep.fallbacks)} stay in PyTorch"
+            )
+        )
         console.print(Text(note, style="dim"))
+    else:
+        console.print(Text(rep.summary()))
     console.print(_regions(rep))
     fallbacks = _fallbacks(rep)
     if fallbacks is not None:
