@@ -283,3 +283,14 @@ def test_inspect_reads_per_precision_layer_counts_when_recorded() -> None:
     record = {"layers": {"total": 12, "by_precision": {"float16": 9, "float32": 3}, "casts": 2}}
     assert layers_text(record) == "total 12: float16 9, float32 3; 2 casts"
     assert layers_text({}) == "n/a" and layers_text({"layers": None}) == "n/a"
+
+
+def test_torch_compile_report_validates_against_the_schema() -> None:
+    """The torch.compile backend's report (with its per-graph entries) fits the schema too."""
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU()).eval()
+    options = {"min_block_size": 1, "runtime": "reference"}
+    compiled = torch.compile(model, backend="torch_trt", options=options)
+    compiled(torch.randn(2, 8))
+    data = torch_trt.report(compiled).to_dict()
+    jsonschema.validate(data, SCHEMA)
+    assert len(data["graphs"]) == 1
