@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m torch_trt.cli demo
+	$(BIN)/python -m torch_trt demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks tools

@@ -278,3 +278,83 @@ def test_eviction_removes_stale_temporaries_only(tmp_path: pathlib.Path) -> None
     os.utime(old, (1e9, 1e9))
     store.put("e" * 64, b"5" * 10, 1.0)
     assert not old.exists() and fresh.exists()
+
+
+def test_background_digests_equal_direct_ones_and_see_every_byte() -> None:
+    """Digests hashed by background threads equal those hashed inline; one byte changes them."""
+    big = torch.randn(3, cache_key.CHUNK // 8 + 5)  # several chunks, the last one partial
+    strided = torch.arange(64.0).reshape(8, 8).t()  # not contiguous: hashed in C order
+    with cache_key.TensorDigests(workers=2) as threads:
+        threads.start([big, strided])
+        background = threads.get([big, strided])
+    with cache_key.TensorDigests(workers=0) as inline:
+        direct = inline.get([big, strided.contiguous()])
+    assert background == direct
+    changed = big.clone()
+    changed[-1, -1] += 1.0
+    with cache_key.TensorDigests(workers=0) as inline:
+        assert inline.get([changed])[0] != background[0]
+
+
+def test_tensor_read_by_two_regions_is_hashed_once() -> None:
+    """A tensor listed twice (two regions reading one weight) is hashed one time per compile."""
+    w = torch.randn(cache_key.CHUNK // 4 * 2)  # exactly two chunks
+    before = len(cache_key._HASH_CPU)
+    with cache_key.TensorDigests(workers=1) as digests:
+        digests.start([w, w])
+        b = digests.get([w, w])
+        a = digests.get([w])
+    assert b == a + a and len(cache_key._HASH_CPU) - before == 2
+
+
+def test_meta_tensor_is_refused_when_its_digest_is_asked_for() -> None:
+    """A tensor without bytes is refused when the key needs its digest, never when queued."""
+    meta = torch.empty(4, device="meta")
+    with cache_key.TensorDigests() as digests:
+        digests.start([meta])
+        with pytest.raises(cache_key.Uncacheable, match="on meta"):
+            digests.get([meta])
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda b: b + b"extra", "trailing bytes: 5"),
+        (lambda b: b"", "truncated: empty file"),
+        (lambda b: b[:20], "truncated header"),
+        (lambda b: b[:40], "unreadable header"),
+        (lambda b: b[: len(b) // 2], "truncated: "),
+    ],
+)
+def test_damaged_entries_are_dropped_with_their_reason(
+    tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture, damage: Any, reason: str
+) -> None:
+    """Trailing bytes, an empty file or a cut header are reported as damage, never loaded."""
+    store = cache.EngineCache(tmp_path, 1 << 30)
+    key = "f" * 64
+    engine = bytes(range(256)) * (cache_key.CHUNK // 256 + 3)  # more than one CRC chunk
+    store.put(key, engine, 1.0)
+    entry = store.get(key)
+    assert entry is not None and entry.engine == engine
+    del entry
+    store.path(key).write_bytes(damage(store.path(key).read_bytes()))
+    with caplog.at_level(logging.WARNING, logger="torch_trt"):
+        assert store.get(key) is None
+    assert not store.path(key).exists()
+    assert any(f"is damaged ({reason}" in r.getMessage() for r in caplog.records)
+
+
+def test_engines_are_stored_and_unlocked_when_compile_returns(tmp_path: pathlib.Path) -> None:
+    """A miss stores in the background, yet the entry is whole and its lock free on return."""
+    model, x = _Net().eval(), torch.randn(2, 8)
+    compiled = torch_trt.dynamo.compile(model, [x], min_block_size=1, cache_dir=tmp_path)
+    rep = torch_trt.report(compiled)
+    (info,) = rep.engine_info
+    assert info.cache == "miss" and "cache_store" in rep.stage_seconds
+    store = cache.EngineCache(tmp_path, 1 << 30)
+    fd = os.open(store.locks / f"{info.cache_key[:2]}.lock", os.O_RDWR)
+    try:
+        assert cache._try_lock(fd)
+    finally:
+        os.close(fd)
+    assert store.get(info.cache_key) is not None

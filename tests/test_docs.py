@@ -6,12 +6,20 @@ line numbers in the page, so tracebacks point at the page's lines and code that 
 source (``torch.jit.script``) works. A block right after the line
 ``<!-- illustration -->`` is an illustration only and is not run; keep those few and say in the
 text why the block cannot run here.
+
+A page in ``SHELL_PAGES`` (the command line's) runs all its ``sh`` and ``python`` blocks in
+document order, in one directory: ``sh`` blocks with ``bash -eu -o pipefail`` (the ``torch-trt``
+script of this Python's environment first on ``PATH``), each Python block as its own script.
+Other pages' ``sh`` blocks (``make test``) are not run.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import runpy
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 ILLUSTRATION = "<!-- illustration -->"
 _FENCE = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.M | re.S)
+_ANY_FENCE = re.compile(r"^```(python|sh)[ \t]*\n(.*?)^```[ \t]*$", re.M | re.S)
+SHELL_PAGES = [ROOT / "docs" / "cli.md"]
 
 
 def python_blocks(text: str) -> list[tuple[int, str]]:
@@ -52,10 +62,50 @@ def page_script(text: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
+@pytest.mark.parametrize(
+    "page", [p for p in PAGES if p not in SHELL_PAGES], ids=lambda p: p.relative_to(ROOT).as_posix()
+)
 def test_page_code_runs(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The page's Python blocks run without error, in order."""
     monkeypatch.chdir(tmp_path)
     script = tmp_path / f"{page.stem}_md.py"
     script.write_text(page_script(page.read_text()))
     runpy.run_path(str(script), run_name="__main__")
+
+
+def all_blocks(text: str) -> list[tuple[str, int, str]]:
+    """``(language, line, source)`` of every ```sh and ```python block, in order."""
+    return [
+        (m.group(1), text.count("\n", 0, m.start()) + 2, m.group(2))
+        for m in _ANY_FENCE.finditer(text)
+    ]
+
+
+def test_all_blocks_keeps_document_order() -> None:
+    """The shell-page parser returns sh and python blocks in the order of the page."""
+    text = "```sh\necho a\n```\ntext\n```python\nb = 2\n```\n```sh\necho c\n```\n"
+    assert [(lang, src) for lang, _, src in all_blocks(text)] == [
+        ("sh", "echo a\n"),
+        ("python", "b = 2\n"),
+        ("sh", "echo c\n"),
+    ]
+
+
+@pytest.mark.parametrize("page", SHELL_PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_shell_page_runs(page: Path, tmp_path: Path) -> None:
+    """The page's sh and Python blocks run without error, in order, in one directory."""
+    env = {
+        **os.environ,
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }
+    for lang, line, source in all_blocks(page.read_text()):
+        cmd = (
+            ["bash", "-eu", "-o", "pipefail", "-c", source]
+            if lang == "sh"
+            else [sys.executable, "-c", source]
+        )
+        done = subprocess.run(
+            cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900
+        )
+        assert done.returncode == 0, f"{page.name} line {line}:\n{done.stdout}\n{done.stderr}"

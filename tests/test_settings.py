@@ -30,7 +30,7 @@ def test_unknown_option_through_compile() -> None:
         ({"min_block_size": "3"}, TypeError, "min_block_size must be an int"),
         ({"optimization_level": 9}, ValueError, r"optimization_level must be in \[0, 5\]"),
         ({"runtime": "gpu"}, ValueError, "runtime must be one of"),
-        ({"progress": 3}, TypeError, "progress must be callable"),
+        ({"progress": 3}, TypeError, "progress must be True, False, None or a callable"),
         ({"debug": 1}, TypeError, "debug must be a bool"),
         ({"torch_executed_ops": "aten.relu"}, TypeError, "not a single string"),
         ({"torch_executed_ops": [3]}, TypeError, "must be ATen ops or names"),

@@ -13,31 +13,32 @@ from typing import Any
 from torch_trt import _trt
 from torch_trt.convert.interpreter import Network
 from torch_trt.errors import EngineBuildError
+from torch_trt.progress import build_monitor_callback
 from torch_trt.settings import CompileSettings
 
 
-def _progress_monitor(settings: CompileSettings) -> Any:
+def _progress_monitor(report: Callable[[str, str | None, int, int], None]) -> Any:
+    """A TensorRT ``IProgressMonitor`` calling ``report(phase, parent, step, total)``."""
     trt = _trt.load()
-    progress = settings.progress
-    assert progress is not None
-    report: Callable[[str, int, int], None] = progress
 
     class _Monitor(trt.IProgressMonitor):  # type: ignore[misc,name-defined]
         def __init__(self) -> None:
             trt.IProgressMonitor.__init__(self)
             self.totals: dict[str, int] = {}
+            self.parents: dict[str, str | None] = {}
 
         def phase_start(self, name: str, parent: str | None, num_steps: int) -> None:
             self.totals[name] = num_steps
-            report(name, 0, num_steps)
+            self.parents[name] = parent
+            report(name, parent, 0, num_steps)
 
         def step_complete(self, name: str, step: int) -> bool:
-            report(name, step + 1, self.totals.get(name, 0))
+            report(name, self.parents.get(name), step + 1, self.totals.get(name, 0))
             return True  # False would cancel the build
 
         def phase_finish(self, name: str) -> None:
             total = self.totals.get(name, 0)
-            report(name, total, total)
+            report(name, self.parents.get(name), total, total)
 
     return _Monitor()
 
@@ -86,8 +87,9 @@ def build_configured(network: Network, config: Any, settings: CompileSettings, n
         EngineBuildError: TensorRT returned no engine; the message holds its logged errors.
     """
     monitor = None  # kept referenced until the build returns: TensorRT calls into it
-    if settings.progress is not None:
-        monitor = _progress_monitor(settings)
+    report = build_monitor_callback(settings.progress, name)
+    if report is not None:
+        monitor = _progress_monitor(report)
         config.progress_monitor = monitor
     blob = network.builder.build_serialized_network(network.net, config)
     errors = network.logger.take_errors()

@@ -14,13 +14,19 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
 
+from torch_trt import progress
 from torch_trt.convert.registry import Reason
 
+log = logging.getLogger("torch_trt")
 REPORT_KEY = "torch_trt_report"
+# Version of the JSON form (``to_dict``), described by the JSON Schema ``report.schema.json``
+# shipped in this package (docs/cli.md). A new field is a schema change: bump it with the file.
+SCHEMA_VERSION = 1
 
 
 @dataclasses.dataclass
@@ -97,11 +103,14 @@ class Report:
     def stage(self, name: str) -> Iterator[None]:
         """Time a stage; repeated stages (convert, build per engine) add up."""
         start = time.perf_counter()
+        progress.stage_started(name)
         try:
             yield
         finally:
             elapsed = time.perf_counter() - start
             self.stage_seconds[name] = self.stage_seconds.get(name, 0.0) + elapsed
+            progress.stage_finished(name)
+            log.debug("torch-trt: stage %s took %.3f s", name, elapsed)
 
     def summary(self) -> str:
         """One line: engines, nodes in TensorRT, fallbacks, total seconds."""
@@ -120,7 +129,9 @@ class Report:
         return line
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-able data, in the form ``report.schema.json`` describes."""
         return {
+            "schema_version": SCHEMA_VERSION,
             "engines": [dataclasses.asdict(e) for e in self.engine_info],
             "placements": [
                 {**dataclasses.asdict(p), "reason": p.reason.value if p.reason else None}

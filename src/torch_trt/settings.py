@@ -61,7 +61,9 @@ class CompileSettings:
             PyTorch ops (any device, no GPU needed) to check numerics.
         workspace_size: builder workspace memory limit in bytes.
         optimization_level: TensorRT builder optimization level, 0..5.
-        progress: a callable ``(phase, step, total)`` called during engine builds, or ``None``.
+        progress: ``True`` draws a progress bar per stage and per engine build on stderr
+            (``rich``; see ``torch_trt.progress``); a callable ``(phase, step, total)`` is
+            called during engine builds instead; ``None`` / ``False``: nothing.
         debug: keep the graph after every stage on the report for inspection.
         pass_through_build_failures: ``torch.compile`` backend only: raise when a graph fails
             to compile instead of running it eagerly.
@@ -101,7 +103,7 @@ class CompileSettings:
     runtime: Runtime = "tensorrt"
     workspace_size: int = dataclasses.field(default_factory=_default_workspace)
     optimization_level: int = 3
-    progress: Callable[[str, int, int], None] | None = None
+    progress: Callable[[str, int, int], None] | bool | None = None
     debug: bool = False
     pass_through_build_failures: bool = False
     keep_source: bool = False
@@ -118,8 +120,12 @@ class CompileSettings:
         _check_int("optimization_level", self.optimization_level, 0, 5)
         if self.runtime not in _RUNTIMES:
             raise ValueError(f"runtime must be one of {_RUNTIMES}, got {self.runtime!r}")
-        if self.progress is not None and not callable(self.progress):
-            raise TypeError(f"progress must be callable or None, got {type(self.progress)}")
+        progress = self.progress
+        if not (progress is None or isinstance(progress, bool) or callable(progress)):
+            raise TypeError(
+                f"progress must be True, False, None or a callable (phase, step, total), got "
+                f"{type(self.progress).__name__}"
+            )
         _check_int("cache_max_bytes", self.cache_max_bytes, 1)
         if not (self.cache_dir is None or self.cache_dir is False) and not isinstance(
             self.cache_dir, str | os.PathLike

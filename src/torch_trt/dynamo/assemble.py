@@ -28,7 +28,7 @@ class BuiltRegion:
 
     name: str
     network: Network
-    engine: bytes
+    engine: bytes | memoryview
     reference: bytes | None
     profile: Profile
     layers: dict[str, Any] | None = None  # layer census counts (convert/census.py)
@@ -91,7 +91,7 @@ def in_place_outputs(net: Any) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def _blob(data: bytes) -> torch.Tensor:
+def _blob(data: bytes | memoryview) -> torch.Tensor:
     # One copy into a writable buffer that the tensor then owns (no second copy).
     return torch.frombuffer(bytearray(data), dtype=torch.uint8)
 

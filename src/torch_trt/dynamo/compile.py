@@ -13,8 +13,9 @@ from typing import Any
 import torch
 from torch import fx
 
+from torch_trt import progress
 from torch_trt._migrate import translate
-from torch_trt.cache import cached_build
+from torch_trt.cache import CacheSession, cached_build, open_session
 from torch_trt.convert import ops as _ops  # noqa: F401  (registers the converters)
 from torch_trt.convert.census import layer_census
 from torch_trt.convert.interpreter import Network, convert_module
@@ -67,6 +68,16 @@ def compile(
     """
     s = CompileSettings.from_kwargs(**translate(settings, None))
     inputs = _check_model_and_inputs(model, inputs)
+    with progress.active(s.progress):
+        return _compile(model, inputs, kwarg_inputs, s)
+
+
+def _compile(
+    model: torch.nn.Module | torch.export.ExportedProgram,
+    inputs: Sequence[Any],
+    kwarg_inputs: Mapping[str, Any] | None,
+    s: CompileSettings,
+) -> CompiledModule:
     rep = Report()
     with rep.stage("capture"):
         ep = capture(model, inputs, kwarg_inputs)
@@ -103,17 +114,31 @@ def compile_lowered(
     Returns:
         The partitioned module with engines spliced in.
     """
+    with progress.active(s.progress):
+        return _compile_lowered(gm, s, rep, ranges)
+
+
+def _compile_lowered(
+    gm: fx.GraphModule, s: CompileSettings, rep: Report, ranges: ShapeRanges
+) -> fx.GraphModule:
     _keep_graph(rep, s, "lower", gm)
     if s.truncate_double or s.low_precision is not None:
         with rep.stage("precision"):
             gm = apply_precision(gm, s)
         _keep_graph(rep, s, "precision", gm)
-    part, networks = _partition_and_convert(gm, s, rep)
-    _keep_graph(rep, s, "partition", part.gm)
-    # Build one region at a time and drop its network (builder, definition, weight views) as
-    # soon as its engine is spliced in, so that at most one build's working memory is live.
-    for name in list(networks):
-        _build_and_splice(part, name, networks.pop(name), s, rep, ranges)
+    # With the engine cache on, its session hashes the regions' weights (for the keys) while
+    # the regions convert, and stores engines while the next one builds.
+    with open_session(s) as session:
+        part, networks = _partition_and_convert(gm, s, rep, session)
+        _keep_graph(rep, s, "partition", part.gm)
+        # Build one region at a time and drop its network (builder, definition, weight views)
+        # as soon as its engine is spliced in, so that at most one build's working memory is
+        # live.
+        for name in list(networks):
+            _build_and_splice(part, name, networks.pop(name), s, rep, ranges, session)
+        if session is not None:
+            with rep.stage("cache_store"):
+                session.wait()
     rep.placements = list(part.placements.values())
     with rep.stage("assemble"):
         part.gm.graph.lint()
@@ -171,7 +196,7 @@ def _keep_graph(rep: Report, s: CompileSettings, stage: str, gm: fx.GraphModule)
 
 
 def _partition_and_convert(
-    gm: fx.GraphModule, s: CompileSettings, rep: Report
+    gm: fx.GraphModule, s: CompileSettings, rep: Report, session: CacheSession | None = None
 ) -> tuple[Partition, dict[str, Network]]:
     """Partition and convert every region; a node whose conversion fails is refused and the
     graph partitioned again, so only that node (and what must follow it) runs in PyTorch."""
@@ -179,6 +204,8 @@ def _partition_and_convert(
     while True:
         with rep.stage("partition"):  # convert is timed on its own, not inside partition
             part = partition(fx.GraphModule(gm, copy.deepcopy(gm.graph)), s, refused)
+        if session is not None:
+            session.prefetch(part.gm, part.regions)
         networks: dict[str, Network] = {}
         failed = False
         for name in part.regions:
@@ -224,6 +251,7 @@ def _build_and_splice(
     s: CompileSettings,
     rep: Report,
     ranges: ShapeRanges,
+    session: CacheSession | None = None,
 ) -> None:
     """Build and splice one converted region; a refused build raises or, with
     ``fallback_on_build_failure``, keeps the region in PyTorch."""
@@ -236,7 +264,7 @@ def _build_and_splice(
     before = rep.stage_seconds.get("build", 0.0)
     try:
         with rep.stage("build"):
-            engine, profile, cached = cached_build(network, sub, s, name, shapes)
+            engine, profile, cached = cached_build(network, sub, s, name, shapes, session)
     except EngineBuildError as e:
         if (
             s.require_full_compilation
