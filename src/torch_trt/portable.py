@@ -214,4 +214,7 @@ def reference_program(source: fx.GraphModule) -> bytes:
     from torch_trt.convert.interpreter import convert_module
     from torch_trt.runtime.reference import read_network
 
-    return read_network(convert_module(plain_graph(source)).net).to_bytes()
+    # Hold the Network while reading: its context owns the arrays TensorRT's constant layers
+    # point at (TensorRT does not copy them), and the bf16 side table.
+    network = convert_module(plain_graph(source))
+    return read_network(network.net).to_bytes()

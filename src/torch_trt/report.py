@@ -26,7 +26,7 @@ log = logging.getLogger("torch_trt")
 REPORT_KEY = "torch_trt_report"
 # Version of the JSON form (``to_dict``), described by the JSON Schema ``report.schema.json``
 # shipped in this package (docs/cli.md). A new field is a schema change: bump it with the file.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclasses.dataclass
