@@ -9,6 +9,7 @@ in Python over the experts hit and cannot be exported (its capture error says so
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +18,7 @@ import torch
 
 import torch_trt
 from torch_trt.convert.registry import Reason
-from torch_trt.testing import FP32_RTOL, rel_error
+from torch_trt.testing import FP32_RTOL, assert_close, rel_error
 
 transformers = pytest.importorskip("transformers")
 
@@ -100,10 +101,14 @@ def experts_hit(model: torch.nn.Module, ids: torch.Tensor) -> set[int]:
 
 
 def check_one_engine(
-    model: torch.nn.Module, spec: Any, runs: list[torch.Tensor]
+    model: torch.nn.Module,
+    spec: Any,
+    runs: list[torch.Tensor],
+    fp32: torch.nn.Module | None = None,
 ) -> torch_trt.Report:
     """Compile with ``spec`` (a tensor or ranged Input), compare with eager on every run input
-    (whose routing must reach every expert), then assert one engine and no fallback.
+    (whose routing must reach every expert), then assert one engine and no fallback. With
+    ``fp32`` (the float32 original of a bf16 ``model``) the low-precision policy applies.
 
     Raises:
         MissingConverter: the outputs match but histc (only) had no converter.
@@ -117,8 +122,12 @@ def check_one_engine(
         with torch.no_grad():
             got = compiled(ids, use_cache=False).last_hidden_state
             want = model(ids, use_cache=False).last_hidden_state
-        err = rel_error(got, want)
-        assert err < FP32_RTOL, (tuple(ids.shape), err)
+            exact = None if fp32 is None else fp32(ids, use_cache=False).last_hidden_state
+        if exact is None:
+            err = rel_error(got, want)
+            assert err < FP32_RTOL, (tuple(ids.shape), err)
+        else:
+            assert_close(got, want, exact)
     if {p.op for p in rep.fallbacks if p.reason is Reason.NO_CONVERTER} == {HISTC}:
         raise MissingConverter(HISTC)
     assert [f"{p.node} {p.op}: {p.reason} {p.detail}" for p in rep.fallbacks] == []
@@ -153,6 +162,17 @@ def test_moe_model_is_one_engine(
     rep = check_one_engine(model, x, [x])
     if impl is None:  # the default path's grouped product is in the engine, decomposed
         assert any(p.op == "aten.bmm.default" and p.engine for p in rep.placements)
+
+
+@NEEDS_HISTC
+def test_mixtral_bf16_grouped_products() -> None:
+    """With bfloat16 weights transformers calls torch's _grouped_mm itself: it lands in the
+    engine, and the engine is no further from the float32 model than bf16 eager is (x2)."""
+    fp32 = mixtral(None)
+    model = copy.deepcopy(fp32).to(torch.bfloat16)
+    x = ids(2, 8)
+    rep = check_one_engine(model, x, [x], fp32=fp32)
+    assert any(p.op == "aten._grouped_mm.default" and p.engine for p in rep.placements)
 
 
 @NEEDS_HISTC
