@@ -16,6 +16,7 @@ from torch_trt.convert.registry import Reason
 from torch_trt.dynamo import decompositions
 from torch_trt.testing import (
     FnModule,
+    assert_close,
     check_conversion,
     check_dynamic_conversion,
     check_fallback,
@@ -282,3 +283,23 @@ def test_fallback_op_left_alone_without_decomposition(monkeypatch: pytest.Monkey
         detail="",
         reason=Reason.NO_CONVERTER,
     )
+
+
+def test_fallback_op_converts_under_torch_compile() -> None:
+    """The torch.compile backend lowers with the same table: the fallback op is decomposed
+    there too, and the graph is one engine matching eager."""
+    import torch_trt
+
+    torch._dynamo.reset()
+    try:
+        module = FnModule(fallback).eval()
+        options = {"runtime": "reference", "min_block_size": 1}
+        compiled = torch.compile(module, backend="torch_trt", options=options)
+        a, b, offs = r(10, 5), r(3, 5, 7), offsets(3, 7, 10)
+        with torch.no_grad():
+            got, want = compiled(a, b, offs), module(a, b, offs)
+        rep = torch_trt.report(compiled)
+        assert rep.engines == 1 and rep.fallbacks == []
+        assert_close(got, want, None)
+    finally:
+        torch._dynamo.reset()
