@@ -175,6 +175,22 @@ def test_gradient_forms_fall_back(inputs: list[torch.Tensor], detail: str) -> No
     check_fallback(FnModule(grouped), inputs, op=GROUPED_MM, detail=detail)
 
 
+def test_symbolic_group_count_falls_back() -> None:
+    """A group count that is a dynamic dim stays in PyTorch (the converter needs it static)."""
+    specs = [
+        Input(shape=(12, 8), dtype=bf16),
+        Input(min_shape=(2, 8, 8), opt_shape=(3, 8, 8), max_shape=(4, 8, 8), dtype=bf16),
+        Input(min_shape=(2,), opt_shape=(3,), max_shape=(4,), dtype=i32),
+    ]
+
+    def every_row_in_group_0(a: torch.Tensor, b: torch.Tensor, o: torch.Tensor) -> torch.Tensor:
+        return grouped(a, b, torch.full_like(o, a.shape[0]))
+
+    check_fallback(
+        FnModule(every_row_in_group_0), specs, op=GROUPED_MM, detail="symbolic group count"
+    )
+
+
 def _node(**kwargs: Any) -> fx.Node:
     """A _grouped_mm node whose tensor arguments carry the given values as metadata."""
     graph = fx.Graph()

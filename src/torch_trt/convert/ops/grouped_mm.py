@@ -46,6 +46,8 @@ def _grouped_mm_check(node: fx.Node) -> str | None:
     if offs is None and (a.dim(), b.dim()) == (3, 3):
         return None
     if offs is not None and (a.dim(), b.dim()) == (2, 3):
+        if not isinstance(b.shape[0], int):
+            return f"_grouped_mm with a symbolic group count ({b.shape[0]}): it must be static"
         return None
     form = f"{a.dim()}-D x {b.dim()}-D {'with' if offs is not None else 'without'} offs"
     return (
