@@ -35,7 +35,7 @@ from torch_trt.testing import (
 aten = torch.ops.aten
 X = "X"  # stands for the graph input in hand-built argument lists
 _EMPTY = {aten.empty.memory_format, aten.empty_like.default, aten.new_empty.default}
-_EMPTY |= {aten.empty_strided.default}
+_EMPTY |= {aten.empty_strided.default, aten.empty_permuted.default}
 
 
 # -- ops that survive lowering: compiled end to end ---------------------------------------------
@@ -109,6 +109,7 @@ GRAPH_CASES: list[tuple[str, Any, Sequence[Any], dict[str, Any], torch.Tensor]] 
     ("empty", aten.empty.memory_format, [[2, 2]], {}, X23),
     ("empty_strided", aten.empty_strided.default, [[2, 2], [1, 2]], {}, X23),
     ("empty_like", aten.empty_like.default, [X], {}, X23),
+    ("empty_permuted", aten.empty_permuted.default, [[2, 3], [1, 0]], {}, X23),
     ("new_zeros", aten.new_zeros.default, [X, [4]], {}, X23),
     ("new_ones_int64", aten.new_ones.default, [X, [2, 5]], {"dtype": I64}, X23),
     ("new_full", aten.new_full.default, [X, [3], 4.0], {}, X23),
@@ -189,6 +190,16 @@ def test_creation_node_refused(
 SEQ = ranged((1, 3, 4), (2, 5, 9))  # (b, s)
 SEQ_I64 = ranged((1, 3, 4), (2, 5, 9), dtype=torch.int64)
 
+
+def inverse_permutation(x: torch.Tensor) -> torch.Tensor:
+    """The inverse of the permutation sorting ``x[0]``, written into an ``empty_like`` as
+    transformers' MoE routing does: every element is overwritten, so eager is defined."""
+    perm = torch.sort(x[0]).indices
+    inverse = torch.empty_like(perm)
+    inverse[perm] = torch.arange(perm.shape[0])
+    return inverse
+
+
 # (id, function of one (b, s) input, its spec, ops that must land in the engine)
 DYNAMIC_CASES: list[tuple[str, Callable[..., Any], Input, Sequence[Any]]] = [
     (
@@ -219,6 +230,7 @@ DYNAMIC_CASES: list[tuple[str, Callable[..., Any], Input, Sequence[Any]]] = [
     ("zeros_like_dynamic", lambda x: torch.zeros_like(x) + x, SEQ, [aten.full_like.default]),
     ("ones_like_bool", lambda x: torch.ones_like(x, dtype=torch.bool), SEQ, []),
     ("new_zeros_dynamic", lambda x: x.new_zeros(x.shape[0], 2) * 1, SEQ, []),
+    ("empty_like_dynamic_overwritten", inverse_permutation, SEQ, [aten.empty_permuted.default]),
 ]
 
 

@@ -155,15 +155,32 @@ def _quiet_torch() -> Iterator[None]:
             lg.setLevel(level)
 
 
-def _remedy(e: Exception) -> str:
+def _eager_experts(model: torch.nn.Module) -> bool:
+    """Whether some submodule is a Hugging Face mixture-of-experts layer set to transformers'
+    ``experts_implementation="eager"`` (a Python loop over the experts hit: data-dependent)."""
+    for module in model.modules():
+        config = getattr(module, "config", None)
+        if getattr(config, "_experts_implementation", None) == "eager":
+            return True
+    return False
+
+
+def _remedy(e: Exception, model: torch.nn.Module) -> str:
     """One line naming the remedy for the common capture failures."""
     text = f"{type(e).__name__}: {e}"
+    data_dependent = any(k in text for k in ("data-dependent", "data dependent", "GuardOnData"))
+    if data_dependent and _eager_experts(model):
+        return (
+            "the model's mixture-of-experts layers loop over the experts hit in Python "
+            "(experts_implementation='eager'): use transformers' default 'grouped_mm' or "
+            "'batched_mm' (model.set_experts_implementation('grouped_mm')), which trace whole"
+        )
     if "Cache" in text and ("output" in text.lower() or "pytree" in text.lower()):
         return (
             "the model returns a Hugging Face cache object: call it with use_cache=False "
             "(kwarg_inputs={'use_cache': False}) or use torch_trt.llm for decoding with a cache"
         )
-    if any(k in text for k in ("data-dependent", "data dependent", "GuardOnDataDependent")):
+    if data_dependent:
         return (
             "forward() branches on tensor data in Python: rewrite the branch with torch.cond, or "
             "compile with ir='torch_compile', which splits the graph at such branches"
@@ -211,6 +228,6 @@ def capture(
     except Exception as e:
         reason = str(e) if len(str(e)) < 4000 and "tensor(" not in str(e) else redact(str(e))
         raise CaptureError(
-            f"torch.export could not capture {type(model).__name__}. hint: {_remedy(e)}\n"
+            f"torch.export could not capture {type(model).__name__}. hint: {_remedy(e, model)}\n"
             f"torch's reason: {type(e).__name__}: {reason}"
         ) from e

@@ -14,6 +14,7 @@ from torch import fx
 from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols, statically_known_true
 
 from torch_trt.dynamo.decompose import decompose
+from torch_trt.dynamo.decompositions import extra_decompositions
 from torch_trt.dynamo.shapes import always_holds, counted_ranges
 
 aten = torch.ops.aten
@@ -76,10 +77,12 @@ _DROP = {
 
 
 def decomposition_table() -> dict[Any, Any]:
-    """torch.export's core-ATen table without the ops in :data:`KEEP_WHOLE`."""
+    """torch.export's core-ATen table without the ops in :data:`KEEP_WHOLE`, plus the
+    third-party ops we decompose (:mod:`torch_trt.dynamo.decompositions`)."""
     table: dict[Any, Any] = dict(torch.export.default_decompositions().items())  # type: ignore[no-untyped-call]
     for op in KEEP_WHOLE:
         table.pop(op, None)
+    table.update(extra_decompositions())
     return table
 
 

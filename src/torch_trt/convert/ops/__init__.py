@@ -12,6 +12,7 @@ from torch_trt.convert.ops import (  # noqa: F401
     distance,
     elementwise,
     embedding_bag,
+    grouped_mm,
     index,
     kv_cache,
     masked,

@@ -73,6 +73,7 @@ _FILL: dict[Any, float | str] = {
     aten.empty_like.default: 0,
     aten.new_empty.default: 0,
     aten.empty_strided.default: 0,
+    aten.empty_permuted.default: 0,  # ``empty_like`` of a dynamic shape lowers to it
     aten.ones.default: 1,
     aten.ones_like.default: 1,
     aten.new_ones.default: 1,
