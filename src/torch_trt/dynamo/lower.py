@@ -11,6 +11,8 @@ from typing import Any
 import torch
 from torch import fx
 
+from torch_trt.dynamo.rnn_shapes import rnn_shape_rules
+
 aten = torch.ops.aten
 
 # High-level ops we convert whole: decomposing them would scatter one TensorRT layer (or a
@@ -35,6 +37,11 @@ KEEP_WHOLE: tuple[torch._ops.OpOverload, ...] = (
     aten.replication_pad1d.default,
     aten.replication_pad2d.default,
     aten.replication_pad3d.default,
+    # One TensorRT loop per layer instead of the per-time-step unrolling (convert/ops/recurrent).
+    aten.lstm.input,
+    aten.gru.input,
+    aten.rnn_tanh.input,
+    aten.rnn_relu.input,
 )
 
 # Nodes that do nothing in an inference graph whose value is their first argument.
@@ -60,7 +67,8 @@ def decomposition_table() -> dict[Any, Any]:
 
 def lower(ep: torch.export.ExportedProgram) -> fx.GraphModule:
     """Decompose, unlift parameters into ``get_attr`` nodes, clean up and fold constants."""
-    ep = ep.run_decompositions(decomposition_table())
+    with rnn_shape_rules():  # RNNs stay whole with a symbolic sequence dim
+        ep = ep.run_decompositions(decomposition_table())
     gm = ep.module()
     assert isinstance(gm, fx.GraphModule)
     return clean_up(gm)

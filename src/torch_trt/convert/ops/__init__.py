@@ -14,6 +14,7 @@ from torch_trt.convert.ops import (  # noqa: F401
     norm,
     pad,
     pool,
+    recurrent,
     reduce,
     reorder,
     resize,

@@ -16,6 +16,7 @@ from torch_trt.runtime.reference import (  # noqa: F401  (imported to register e
     heavy_nn,
     heavy_resize,
     indexing,
+    loops,
     reductions,
     shape_ops,
 )
