@@ -104,6 +104,10 @@ class ConversionContext:
         hit = self._tensor_constants.get(id(value))
         if hit is not None and hit[0] is value:
             return hit[1]
+        if value.dtype == torch.complex64:  # (..., 2) float32 (real, imag): see registry
+            t = self.constant(torch.view_as_real(value.resolve_conj()), torch.float32)
+            self._tensor_constants[id(value)] = (value, t)
+            return t
         if value.dtype not in _TORCH_TO_TRT_NAME:
             raise self.fail(f"a constant of dtype {value.dtype} has no TensorRT dtype")
         t = self.constant(value, value.dtype)
