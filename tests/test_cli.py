@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import re
 import os
 import pathlib
 import pty
+import re
 import subprocess
 import sys
 from typing import Any

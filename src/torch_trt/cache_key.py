@@ -374,7 +374,7 @@ def _code_fingerprint(sub: fx.GraphModule) -> list[str]:
     parts = [_package_fingerprint()]
     user = {}
     for n in sub.graph.nodes:
-        conv = registry.lookup(n.target) if n.op == "call_function" else None
+        conv = registry.lookup(n.target, n) if n.op == "call_function" else None
         if conv is not None and not conv.fn.__module__.startswith("torch_trt."):
             user[op_name(n.target)] = _function_fingerprint(conv.fn)
     return parts + [f"{k}={v}" for k, v in sorted(user.items())]

@@ -19,6 +19,7 @@ import torch
 from torch import fx
 
 from torch_trt import _trt
+from torch_trt.dynamo.rnn_shapes import rnn_shape_rules
 from torch_trt.errors import SerializationError
 from torch_trt.runtime.engine import Binding, EngineMetadata, build_targets
 from torch_trt.runtime.op import parse_metadata
@@ -75,7 +76,8 @@ def export_source(sub: Any, meta: EngineMetadata) -> bytes:
         sub = sub.program
     examples, shapes = _dynamic_shapes(meta)
     try:
-        ep = torch.export.export(sub, examples, dynamic_shapes=shapes, strict=False)
+        with rnn_shape_rules():
+            ep = torch.export.export(sub, examples, dynamic_shapes=shapes, strict=False)
     except Exception as e:
         raise SerializationError(
             f"could not export the ATen source of engine {meta.name} for with_source=True: "

@@ -20,7 +20,7 @@ import torch
 
 import torch_trt.convert.ops  # noqa: F401  (registers every converter)
 from torch_trt.convert.peer_ops import LEFT_TO_DECOMPOSITION, PEER_OVERLOADS
-from torch_trt.convert.registry import Converter, lookup, registered_ops
+from torch_trt.convert.registry import Converter, lookup, lookup_complex, registered_ops
 from torch_trt.settings import op_name
 
 _HEADER = """\
@@ -42,6 +42,14 @@ overload it converts is either converted here or left to decomposition, with the
 """
 
 
+_COMPLEX_NOTE = """\
+TensorRT has no complex dtype: a complex64 tensor lives in an engine as float32 with a trailing
+(real, imag) dim of 2. A node that holds a complex tensor converts only with a converter listed
+here, and a complex value never crosses an engine boundary: the producer and every user must
+convert, or the complex part of the graph runs in PyTorch. FFT lengths must be static.
+"""
+
+
 def _summary(conv: Converter) -> str:
     """The first sentence of the converter's docstring, on one line, table-safe."""
     doc = inspect.getdoc(conv.fn) or ""
@@ -49,10 +57,10 @@ def _summary(conv: Converter) -> str:
     return first.replace("|", "\\|")
 
 
-def _rows(targets: Sequence[object]) -> list[str]:
+def _rows(targets: Sequence[object], complex: bool = False) -> list[str]:
     rows = []
     for target in targets:
-        conv = lookup(target)
+        conv = lookup_complex(target) if complex else lookup(target)
         assert conv is not None
         module = conv.fn.__module__.rsplit(".", 1)[-1]
         dynamic = "yes" if conv.dynamic else "no"
@@ -60,12 +68,12 @@ def _rows(targets: Sequence[object]) -> list[str]:
     return rows
 
 
-def shipped_ops() -> list[object]:
+def shipped_ops(complex: bool = False) -> list[object]:
     """Registered ops whose converter ships with torch-trt (in ``torch_trt.convert.ops``), not
-    ones a user or a test registered at run time."""
+    ones a user or a test registered at run time (``complex=True``: the complex converters)."""
     ops = []
-    for target in registered_ops():
-        conv = lookup(target)
+    for target in registered_ops(complex):
+        conv = lookup_complex(target) if complex else lookup(target)
         if conv is not None and conv.fn.__module__.startswith("torch_trt.convert.ops."):
             ops.append(target)
     return ops
@@ -110,6 +118,7 @@ def operators_markdown() -> str:
     ops = shipped_ops()
     aten_ops = [t for t in ops if isinstance(t, torch._ops.OpOverload)]
     sym_ops = [t for t in ops if not isinstance(t, torch._ops.OpOverload)]
+    complex_ops = shipped_ops(complex=True)
     head = "| Overload | Dynamic | Family | Notes |\n|---|---|---|---|"
     lines = [
         _HEADER,
@@ -121,6 +130,11 @@ def operators_markdown() -> str:
         "Python operators torch.export emits for shape arithmetic, computed on size tensors.\n",
         head,
         *_rows(sym_ops),
+        "",
+        f"## Complex tensors ({len(complex_ops)})\n",
+        _COMPLEX_NOTE,
+        head,
+        *_rows(complex_ops, complex=True),
         "",
         *_peer_section({op_name(t) for t in aten_ops}),
     ]

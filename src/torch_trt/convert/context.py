@@ -145,6 +145,8 @@ class ConversionContext:
     def tensor_constant(self, value: torch.Tensor) -> Any:
         """A parameter, buffer or folded constant as an ITensor of its own dtype, made once per
         tensor (every torch tensor a converter would see goes through here)."""
+        if value.dtype == torch.complex64:  # (..., 2) float32 (real, imag): see registry
+            return self.constant(torch.view_as_real(value.resolve_conj()), torch.float32)
         if value.dtype not in _TORCH_TO_TRT_NAME:
             raise self.fail(f"a constant of dtype {value.dtype} has no TensorRT dtype")
         return self.constant(value, value.dtype)

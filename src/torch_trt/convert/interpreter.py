@@ -85,6 +85,13 @@ class _NetworkInterpreter(fx.Interpreter):
         val = node.meta.get("val")
         if not isinstance(val, torch.Tensor):
             raise self.ctx.fail(f"engine inputs must be tensors, got {type(val).__name__}")
+        if val.dtype.is_complex:  # refuse the first reader: partitioning then moves it out
+            user = next(iter(node.users))
+            raise ConversionError(
+                f"{user.name}: its complex input {node.name} would cross into the engine "
+                "(TensorRT has no complex dtype)",
+                node=user.name,
+            )
         shape = tuple(d if isinstance(d, int) else -1 for d in val.shape)
         t = self.ctx.net.add_input(node.name, trt_dtype(val.dtype), shape)
         self.input_names.append(node.name)
@@ -93,7 +100,7 @@ class _NetworkInterpreter(fx.Interpreter):
     def call_function(self, target: Any, args: Any, kwargs: Any) -> Any:
         if target is operator.getitem:
             return args[0][args[1]]
-        conv = registry.lookup(target)
+        conv = registry.lookup(target, self.ctx.node)
         if conv is None:
             raise self.ctx.fail(f"no converter for {op_name(target)}")
         bound = registry.bind_args(target, args, kwargs)
@@ -112,6 +119,15 @@ class _NetworkInterpreter(fx.Interpreter):
         return value
 
     def output(self, target: Any, args: Any, kwargs: Any) -> Any:
+        assert self.ctx.node is not None
+        for src in self.ctx.node.all_input_nodes:
+            val = src.meta.get("val")
+            if isinstance(val, torch.Tensor) and val.dtype.is_complex:
+                raise ConversionError(
+                    f"{src.name}: its complex result would leave the engine "
+                    "(TensorRT has no complex dtype)",
+                    node=src.name,
+                )
         outs = args[0]
         outs = list(outs) if isinstance(outs, list | tuple) else [outs]
         seen: set[int] = set()
@@ -142,11 +158,13 @@ def _check_one(ctx: ConversionContext, g: Any, w: torch.Tensor) -> Any:
         shape = tuple(g.shape)
     except RuntimeError as e:  # shape inference failed; the reason is in the log
         raise ctx.fail(f"shape inference failed: {ctx.logger.take_errors() or e}") from e
-    want = tuple(w.shape)
-    if not _shape_matches(shape, want) or torch_dtype(g.dtype) != w.dtype:
+    want, dtype = tuple(w.shape), w.dtype
+    if dtype in registry.COMPLEX_DTYPES:  # held as (..., 2) real tensors: see registry
+        want, dtype = (*want, 2), registry.COMPLEX_DTYPES[dtype]
+    if not _shape_matches(shape, want) or torch_dtype(g.dtype) != dtype:
         shown = tuple(d if isinstance(d, int) else str(d) for d in want)
         raise ctx.fail(
-            f"converter produced {shape} {torch_dtype(g.dtype)}, torch expects {shown} {w.dtype}"
+            f"converter produced {shape} {torch_dtype(g.dtype)}, torch expects {shown} {dtype}"
         )
     if -1 in shape and all(isinstance(d, int) for d in want):
         # Keep static knowledge static: later converters may rely on it.

@@ -50,6 +50,9 @@ ConverterFn = Callable[..., Any]
 # dtypes TensorRT can hold in a network tensor. float64 and complex types have no TensorRT
 # equivalent; uint8 is refused by almost every compute layer.
 MAX_RANK = 8
+# complex64 lives in networks as float32 with a trailing dim of 2 (real, imag), as
+# ``torch.view_as_real`` lays it out; only converters registered with ``complex=True`` see it.
+COMPLEX_DTYPES = {torch.complex64: torch.float32}
 TRT_DTYPES = frozenset(
     {torch.float32, torch.float16, torch.bfloat16, torch.int8, torch.int32, torch.int64, torch.bool}
 )
@@ -75,6 +78,7 @@ class Converter:
     check: Check | None
     dynamic: bool = False
     host_args: frozenset[str] = frozenset()
+    complex: bool = False
 
 
 # Python-level ops torch.export emits for SymInt arithmetic; their converters take positional
@@ -93,6 +97,9 @@ SYM_OPS = frozenset(
 )
 
 _REGISTRY: dict[Any, Converter] = {}
+# Converters for nodes that hold complex tensors (see COMPLEX_DTYPES), keyed like _REGISTRY: an
+# op may have one of each (``mul`` of real tensors, ``mul`` of complex ones).
+_COMPLEX: dict[Any, Converter] = {}
 
 
 def converter(
@@ -100,6 +107,7 @@ def converter(
     check: Check | None = None,
     dynamic: bool = False,
     host_args: Iterable[str] = (),
+    complex: bool = False,
 ) -> Callable[[ConverterFn], ConverterFn]:
     """Register the decorated function as the converter of each op in ``targets``.
 
@@ -110,8 +118,11 @@ def converter(
         host_args: arguments the converter takes as ``torch.Tensor`` when they are constants
             (a kernel it turns into ``trt.Weights``, statistics it folds on the host). Every other
             tensor argument, constants included, arrives as an ITensor.
+        complex: the converter is for nodes that hold complex tensors (in or out); it receives
+            and returns them as float tensors with a trailing (real, imag) dim of 2.
     """
     host = frozenset(host_args)
+    table = _COMPLEX if complex else _REGISTRY
     if not targets:
         raise TypeError("converter() needs at least one ATen OpOverload")
 
@@ -119,29 +130,36 @@ def converter(
         for target in targets:
             if not isinstance(target, torch._ops.OpOverload) and target not in SYM_OPS:
                 raise TypeError(f"converter keys must be ATen OpOverloads, got {target!r}")
-            if target in _REGISTRY:
-                prev = _REGISTRY[target].fn
+            if target in table:
+                prev = table[target].fn
                 raise KeyError(
                     f"converter for {op_name(target)} registered twice "
                     f"({prev.__module__}.{prev.__qualname__} and {fn.__module__}.{fn.__qualname__})"
                 )
-            _REGISTRY[target] = Converter(target, fn, check, dynamic, host)
+            table[target] = Converter(target, fn, check, dynamic, host, complex)
         return fn
 
     return wrap
 
 
-def lookup(target: object) -> Converter | None:
-    """The converter registered for ``target``, or ``None``."""
+def lookup(target: object, node: fx.Node | None = None) -> Converter | None:
+    """The converter registered for ``target``, or ``None``; for a ``node`` that holds complex
+    tensors, the complex converter (see :func:`converter`)."""
+    table = _COMPLEX if node is not None and holds_complex(node) else _REGISTRY
     try:
-        return _REGISTRY.get(target)
+        return table.get(target)
     except TypeError:  # unhashable targets have no converter
         return None
 
 
-def registered_ops() -> Sequence[Any]:
-    """Every op with a converter, sorted by name."""
-    return sorted(_REGISTRY, key=op_name)
+def registered_ops(complex: bool = False) -> Sequence[Any]:
+    """Every op with a converter (``complex=True``: with a complex converter), sorted by name."""
+    return sorted(_COMPLEX if complex else _REGISTRY, key=op_name)
+
+
+def lookup_complex(target: object) -> Converter | None:
+    """The complex converter registered for ``target``, or ``None``."""
+    return _COMPLEX.get(target)
 
 
 def bind_args(target: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
@@ -183,10 +201,13 @@ def support(node: fx.Node, settings: CompileSettings) -> Support:
     """Decide whether ``node`` can run in TensorRT; the reason when it cannot."""
     if settings.excludes(node.target):
         return Support(False, Reason.USER_EXCLUDED, "listed in torch_executed_ops")
-    conv = lookup(node.target)
+    conv = lookup(node.target, node)
     if conv is None:
-        return Support(False, Reason.NO_CONVERTER, f"no converter for {op_name(node.target)}")
-    problem = check_tensors(node, allow_dynamic=conv.dynamic)
+        what = " on complex tensors" if holds_complex(node) else ""
+        return Support(False, Reason.NO_CONVERTER, f"no converter for {op_name(node.target)}{what}")
+    problem = check_tensors(node, allow_dynamic=conv.dynamic, allow_complex=conv.complex)
+    if problem is None and conv.complex:
+        problem = complex_boundary(node)
     if problem is None and conv.check is not None:
         try:
             problem = conv.check(node)
@@ -198,14 +219,19 @@ def support(node: fx.Node, settings: CompileSettings) -> Support:
     return Support(True)
 
 
-def check_tensors(node: fx.Node, allow_dynamic: bool = False) -> str | None:
-    """Generic check: every tensor in or out has a TensorRT dtype and at most 8 dims, and a
-    static shape unless the converter takes dynamic shapes (data-dependent sizes included)."""
+def check_tensors(
+    node: fx.Node, allow_dynamic: bool = False, allow_complex: bool = False
+) -> str | None:
+    """Generic check: every tensor in or out has a TensorRT dtype (or, for a complex converter,
+    complex64) and at most 8 dims (complex ones 7: their network tensor has a dim of 2 more),
+    and a static shape unless the converter takes dynamic shapes (data-dependent sizes
+    included)."""
     for where, value in _tensor_values(node):
-        if value.dtype not in TRT_DTYPES:
+        is_complex = allow_complex and value.dtype in COMPLEX_DTYPES
+        if value.dtype not in TRT_DTYPES and not is_complex:
             extra = " (TensorRT has no float64)" if value.dtype == torch.float64 else ""
             return f"{where} has dtype {value.dtype}{extra}"
-        if value.dim() > MAX_RANK:
+        if value.dim() + is_complex > MAX_RANK:
             return f"{where} has rank {value.dim()}; TensorRT tensors have at most {MAX_RANK} dims"
         unbacked = free_unbacked_symbols(value)
         if unbacked and not allow_dynamic:
@@ -248,6 +274,34 @@ def _used_outputs(node: fx.Node) -> set[int] | None:
             return None
         used.add(user.args[1])
     return used
+
+
+def holds_complex(node: fx.Node) -> bool:
+    """Whether a tensor in or out of ``node`` is complex."""
+    return any(v.dtype.is_complex for _, v in _tensor_values(node))
+
+
+def _complex_out(node: fx.Node) -> bool:
+    val = node.meta.get("val")
+    return isinstance(val, torch.Tensor) and val.dtype.is_complex
+
+
+def complex_boundary(node: fx.Node) -> str | None:
+    """Complex values must not cross an engine boundary (TensorRT has no complex dtype): every
+    complex input comes from a constant or from a node with a complex converter, and every user
+    of a complex output has one. (Partitioning may still cut such an edge, e.g. for a user in
+    ``torch_executed_ops``; the interpreter then refuses the region's complex input or output.)"""
+    for inp in node.all_input_nodes:
+        if not _complex_out(inp) or inp.op == "get_attr":
+            continue
+        if inp.op != "call_function" or inp.target not in _COMPLEX:
+            return f"complex input {inp.name} comes from outside TensorRT (no complex dtype there)"
+    if _complex_out(node):
+        for user in node.users:
+            if user.op != "call_function" or user.target not in _COMPLEX:
+                what = "the graph output" if user.op == "output" else op_name(user.target)
+                return f"its complex result goes to {what}, which cannot take complex tensors"
+    return None
 
 
 def meta_val(node: Any) -> torch.Tensor:

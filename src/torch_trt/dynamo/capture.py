@@ -22,6 +22,7 @@ import torch.utils._pytree as pytree
 from torch.export import Dim
 from torch.fx._pytree import tree_flatten_spec
 
+from torch_trt.dynamo.rnn_shapes import rnn_shape_rules
 from torch_trt.errors import CaptureError, redact
 from torch_trt.inputs import Input
 
@@ -223,7 +224,7 @@ def capture(
     args, kw = example_inputs(inputs), example_kwargs(kwargs)
     dynamic = _dynamic_shapes(model, inputs, kwargs)
     try:
-        with _quiet_torch():
+        with _quiet_torch(), rnn_shape_rules():
             return torch.export.export(model, args, kw, dynamic_shapes=dynamic, strict=False)
     except Exception as e:
         reason = str(e) if len(str(e)) < 4000 and "tensor(" not in str(e) else redact(str(e))

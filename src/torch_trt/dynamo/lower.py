@@ -15,6 +15,7 @@ from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols, statica
 
 from torch_trt.dynamo.decompose import decompose
 from torch_trt.dynamo.decompositions import extra_decompositions
+from torch_trt.dynamo.rnn_shapes import rnn_shape_rules
 from torch_trt.dynamo.shapes import always_holds, counted_ranges
 
 aten = torch.ops.aten
@@ -60,6 +61,11 @@ KEEP_WHOLE: tuple[torch._ops.OpOverload, ...] = (
     aten.replication_pad2d.default,
     aten.replication_pad3d.default,
     aten._pad_circular.default,  # one WRAP-mode slice instead of slices and slice_scatters
+    # One TensorRT loop per layer instead of the per-time-step unrolling (convert/ops/recurrent).
+    aten.lstm.input,
+    aten.gru.input,
+    aten.rnn_tanh.input,
+    aten.rnn_relu.input,
 )
 
 # Nodes that do nothing in an inference graph whose value is their first argument.
@@ -92,7 +98,9 @@ def lower(ep: torch.export.ExportedProgram) -> fx.GraphModule:
     Only the nodes that need it are decomposed (:mod:`torch_trt.dynamo.decompose`); the graph is
     the one a full ``run_decompositions`` retrace gives.
     """
-    return clean_up(decompose(ep, decomposition_table()))
+    with rnn_shape_rules():  # RNNs stay whole with a symbolic sequence dim
+        gm = decompose(ep, decomposition_table())
+    return clean_up(gm)
 
 
 def clean_up(gm: fx.GraphModule) -> fx.GraphModule:

@@ -18,6 +18,7 @@ from torch_trt.runtime.reference import (  # noqa: F401  (imported to register e
     heavy_sample,
     indexing,
     kv_cache,
+    loops,
     nonzero,
     reductions,
     shape_ops,
