@@ -47,13 +47,14 @@ def torch_dtype(dtype: Any) -> torch.dtype:
 
 
 # The context of each network under construction, so that the reference runtime finds the bf16
-# constants TensorRT cannot return (see side_weights_of).
+# weights TensorRT cannot return (see side_weights_of).
 _CONTEXTS: weakref.WeakValueDictionary[int, ConversionContext] = weakref.WeakValueDictionary()
 
 
 def side_weights_of(net: Any) -> dict[str, torch.Tensor]:
-    """The bf16 constants of a network our converters built, by layer name (else empty);
-    ``read_network`` uses it when it is given no side table."""
+    """The bf16 weights of a network our converters built, by layer name (plus ``/role`` for
+    kernels, biases and scales; else empty); ``read_network`` uses it when it is given no side
+    table."""
     ctx = _CONTEXTS.get(id(net))
     return ctx.side_weights() if ctx is not None and ctx.net is net else {}
 
@@ -77,9 +78,9 @@ class ConversionContext:
         self._constants: dict[tuple[Any, ...], Any] = {}
         # Per fx node name, a producer a later converter may fold into (see conv.fold_affine).
         self.foldable: dict[str, Any] = {}
-        # bf16 constants: TensorRT cannot return their weights, the reference runtime reads them
-        # from here (see side_weights).
-        self._bf16_constants: list[tuple[Any, torch.Tensor]] = []
+        # bf16 weights (layer, role, values): TensorRT cannot return them, the reference runtime
+        # reads them from here (see side_weights); role "" is a constant layer's weights.
+        self._bf16_weights: list[tuple[Any, str, torch.Tensor]] = []
         _CONTEXTS[id(net)] = self
 
     # -- metadata ------------------------------------------------------------------------
@@ -126,7 +127,7 @@ class ConversionContext:
             self._keepalive.append(t)
             w = self.trt.Weights(self.trt.bfloat16, t.data_ptr(), t.numel())
             layer = self.net.add_constant(tuple(t.shape), w)
-            self._bf16_constants.append((layer, t))
+            self._bf16_weights.append((layer, "", t))
             out = layer.get_output(0)
         else:
             t = t.contiguous()
@@ -138,9 +139,13 @@ class ConversionContext:
         return out
 
     def side_weights(self) -> dict[str, torch.Tensor]:
-        """The bf16 constants by layer name, for ``read_network(net, weights=...)`` (call it
-        after the layers got their final names)."""
-        return {str(layer.name): t for layer, t in self._bf16_constants}
+        """The bf16 weights by layer name (``name/role`` for a layer's kernel, bias, ...), for
+        ``read_network(net, weights=...)`` (call it after the layers got their final names). The
+        last weights set for a role are the ones the layer holds."""
+        return {
+            f"{layer.name}/{role}" if role else str(layer.name): t
+            for layer, role, t in self._bf16_weights
+        }
 
     def tensor_constant(self, value: torch.Tensor) -> Any:
         """A parameter, buffer or folded constant as an ITensor of its own dtype, made once per
@@ -153,12 +158,27 @@ class ConversionContext:
 
     def weights(self, value: torch.Tensor, dtype: torch.dtype) -> Any:
         """``trt.Weights`` for a kernel or bias, kept alive until the build (a view of ``value``
-        when it is a contiguous CPU tensor of ``dtype``, else one converted copy)."""
+        when it is a contiguous CPU tensor of ``dtype``, else one converted copy). bf16 weights
+        go through :meth:`set_weights` (the reference runtime must be able to find them)."""
+        if dtype == torch.bfloat16:
+            raise ConversionError("bf16 host weights must be set with ctx.set_weights")
         t = value.detach().to("cpu", dtype).contiguous()
         self._keepalive.append(t)
-        if dtype == torch.bfloat16:
-            return self.trt.Weights(self.trt.bfloat16, t.data_ptr(), t.numel())
         return self.trt.Weights(t.numpy())
+
+    def set_weights(self, layer: Any, role: str, value: torch.Tensor, dtype: torch.dtype) -> None:
+        """Set ``layer.<role>`` (``kernel``, ``bias``, ``shift``, ...) to ``value`` as host
+        weights of ``dtype``, kept alive until the build. TensorRT cannot return bf16 weights,
+        so those are also recorded for the reference runtime under that layer and role; setting a
+        role again (a folded batch norm) replaces the record as it replaces the weights."""
+        if dtype != torch.bfloat16:
+            setattr(layer, role, self.weights(value, dtype))
+            return
+        # numpy has no bf16: the Weights point at the torch tensor.
+        t = value.detach().to("cpu", dtype).contiguous()
+        self._keepalive.append(t)
+        setattr(layer, role, self.trt.Weights(self.trt.bfloat16, t.data_ptr(), t.numel()))
+        self._bf16_weights.append((layer, role, t))
 
     def itensor(self, value: Any, dtype: torch.dtype | None = None, rank: int | None = None) -> Any:
         """Turn a torch tensor, Python scalar or ITensor into an ITensor.

@@ -161,8 +161,8 @@ def fold_affine(ctx: ConversionContext, x: Any, scale: torch.Tensor, shift: torc
         return False
     kernel = _scaled_kernel(rec.weight, scale.double(), rec.dtype)
     bias = shift.double() if rec.bias is None else rec.bias.double() * scale + shift
-    rec.layer.kernel = ctx.weights(kernel, rec.dtype)
-    rec.layer.bias = ctx.weights(bias, rec.dtype)
+    ctx.set_weights(rec.layer, "kernel", kernel, rec.dtype)
+    ctx.set_weights(rec.layer, "bias", bias, rec.dtype)
     del ctx.foldable[producer.name]  # its output is now the folded value
     return True
 
@@ -189,17 +189,14 @@ def _expand(value: Sequence[int], nd: int) -> list[int]:
     return values * nd if len(values) == 1 else values
 
 
-def _as_weights(value: Any, dtype: torch.dtype) -> bool:
-    # bf16 Weights cannot be read back from the network (the reference runtime needs them), so
-    # bf16 kernels and biases travel as constant tensors (fp32 constant + cast) instead.
-    return isinstance(value, torch.Tensor) and dtype != torch.bfloat16
-
-
-def _kernel(ctx: ConversionContext, weight: Any, dtype: torch.dtype) -> tuple[Any, Any]:
-    """(kernel Weights, kernel ITensor or None); the tensor goes to layer input 1."""
-    if _as_weights(weight, dtype):
-        return ctx.weights(weight, dtype), None
-    return ctx.trt.Weights(trt_dtype(dtype)), ctx.itensor(weight, dtype)
+def _set_kernel(ctx: ConversionContext, layer: Any, weight: Any, dtype: torch.dtype) -> bool:
+    """Give ``layer`` (made with empty kernel weights) its kernel: host weights in ``dtype``
+    when it is a torch tensor (True), else an ITensor as layer input 1 (False)."""
+    if isinstance(weight, torch.Tensor):
+        ctx.set_weights(layer, "kernel", weight, dtype)
+        return True
+    layer.set_input(1, ctx.itensor(weight, dtype))
+    return False
 
 
 def _convolution(
@@ -213,21 +210,19 @@ def _convolution(
     """The output, and the layer when its kernel and bias are host weights (foldable)."""
     stride, padding, dilation, _ = params
     dtype = ctx.out.dtype
-    kernel, kernel_tensor = _kernel(ctx, weight, dtype)
-    const_bias = _as_weights(bias, dtype)
-    bias_w = ctx.weights(bias, dtype) if const_bias else None
-    k_out = _shape(weight)[0]
-    layer = ctx.net.add_convolution_nd(x, k_out, _shape(weight)[2:], kernel, bias_w)
-    if kernel_tensor is not None:
-        layer.set_input(1, kernel_tensor)
+    empty = ctx.trt.Weights(trt_dtype(dtype))
+    layer = ctx.net.add_convolution_nd(x, _shape(weight)[0], _shape(weight)[2:], empty, None)
+    host_kernel, host_bias = _set_kernel(ctx, layer, weight, dtype), isinstance(bias, torch.Tensor)
+    if host_bias:
+        ctx.set_weights(layer, "bias", bias, dtype)
     layer.stride_nd = tuple(stride)
     layer.padding_nd = tuple(padding)
     layer.dilation_nd = tuple(dilation)
     layer.num_groups = groups
     y = layer.get_output(0)
-    if bias is not None and not const_bias:
+    if bias is not None and not host_bias:
         return _add_bias(ctx, y, bias), None
-    return y, (layer if kernel_tensor is None else None)
+    return y, (layer if host_kernel else None)
 
 
 def _deconvolution(
@@ -245,13 +240,13 @@ def _deconvolution(
     stride, padding, dilation, out_pad = params
     dtype = ctx.out.dtype
     extra = [max(op - p, 0) for p, op in zip(padding, out_pad, strict=True)]
-    late_bias = bias is not None and (any(extra) or not _as_weights(bias, dtype))
-    bias_w = None if bias is None or late_bias else ctx.weights(bias, dtype)
     k_out = _shape(weight)[1] * groups
-    kernel, kernel_tensor = _kernel(ctx, weight, dtype)
-    layer = ctx.net.add_deconvolution_nd(x, k_out, _shape(weight)[2:], kernel, bias_w)
-    if kernel_tensor is not None:
-        layer.set_input(1, kernel_tensor)
+    empty = ctx.trt.Weights(trt_dtype(dtype))
+    layer = ctx.net.add_deconvolution_nd(x, k_out, _shape(weight)[2:], empty, None)
+    _set_kernel(ctx, layer, weight, dtype)
+    late_bias = bias is not None and (any(extra) or not isinstance(bias, torch.Tensor))
+    if not late_bias and bias is not None:
+        ctx.set_weights(layer, "bias", bias, dtype)
     layer.stride_nd = tuple(stride)
     layer.dilation_nd = tuple(dilation)
     layer.num_groups = groups

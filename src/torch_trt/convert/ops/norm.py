@@ -74,8 +74,7 @@ def _fold_batch_norm(
     # y = x * scale + shift, scale = w / sqrt(var + eps), shift = b - mean * scale; folded in
     # fp64 on the host, then rounded once to the input dtype. Fewest layers first: none when a
     # convolution takes the map into its weights, else one scale layer, else (rank < 4, where
-    # IScaleLayer is documented not to apply, or bf16, whose Weights cannot be read back)
-    # a product and a sum.
+    # IScaleLayer is documented not to apply) a product and a sum.
     dtype = ctx.out.dtype
     var64, mean64 = var.double(), mean.double()
     scale = torch.rsqrt(var64 + eps)
@@ -88,16 +87,11 @@ def _fold_batch_norm(
         return x
     x = ctx.cast(x, dtype)
     rank = len(ctx.shape(x))
-    if rank >= 4 and dtype != torch.bfloat16:
+    if rank >= 4:
         empty = ctx.trt.Weights(trt_dtype(dtype))
-        layer = ctx.net.add_scale_nd(
-            x,
-            ctx.trt.ScaleMode.CHANNEL,
-            ctx.weights(shift, dtype),
-            ctx.weights(scale, dtype),
-            empty,
-            1,
-        )
+        layer = ctx.net.add_scale_nd(x, ctx.trt.ScaleMode.CHANNEL, empty, empty, empty, 1)
+        ctx.set_weights(layer, "shift", shift, dtype)
+        ctx.set_weights(layer, "scale", scale, dtype)
         return layer.get_output(0)
     view = (1, -1) + (1,) * (rank - 2)
     y = ctx.elementwise(x, ctx.constant(scale.reshape(view), dtype), "PROD")

@@ -37,12 +37,13 @@ from torch_trt.runtime.reference.program import (
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
-def _weights(w: Any, shape: Sequence[int] | None = None) -> torch.Tensor | None:
+def _weights(w: Any, role: str) -> torch.Tensor | None:
     # Empty weights mean "not given": the value then comes from an input tensor, or is absent.
-    t = weights_tensor(w)
+    # bf16 weights come from the side table under ``<layer>/<role>`` (see weights_tensor).
+    t = weights_tensor(w, role=role)
     if t.numel() == 0:
         return None
-    return t.reshape(tuple(shape)) if shape is not None else t
+    return t
 
 
 def compute_dtype(x: torch.Tensor) -> torch.dtype:
@@ -96,7 +97,7 @@ def _torch_pad(pairs: Sequence[tuple[int, int]]) -> list[int]:
 def _read_conv_like(layer: Any, transposed: bool) -> dict[str, Any]:
     ksize = _dims(layer.kernel_size_nd)
     k, groups = int(layer.num_output_maps), int(layer.num_groups)
-    flat = _weights(layer.kernel)
+    flat = _weights(layer.kernel, "kernel")
     kernel = None
     if flat is not None:
         # Conv: (K, C/G, *k). Deconv: (C, K/G, *k). The unknown C comes from the count.
@@ -113,7 +114,7 @@ def _read_conv_like(layer: Any, transposed: bool) -> dict[str, Any]:
         "post_padding": _dims(layer.post_padding),
         "padding_mode": layer.padding_mode.name,
         "kernel": kernel,
-        "bias": _weights(layer.bias),
+        "bias": _weights(layer.bias, "bias"),
     }
 
 

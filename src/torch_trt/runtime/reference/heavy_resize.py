@@ -174,9 +174,9 @@ def read_scale(layer: Any) -> dict[str, Any]:
     return {
         "mode": enum_name(layer.mode),
         "channel_axis": int(layer.channel_axis),
-        "shift": weights_tensor(layer.shift),
-        "scale": weights_tensor(layer.scale),
-        "power": weights_tensor(layer.power),
+        "shift": weights_tensor(layer.shift, role="shift"),
+        "scale": weights_tensor(layer.scale, role="scale"),
+        "power": weights_tensor(layer.power, role="power"),
     }
 
 
