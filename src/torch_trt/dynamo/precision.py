@@ -109,6 +109,10 @@ FP32_OPS: frozenset[Any] = frozenset(
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 #: ``node.meta`` key of the casts these passes insert: ``"autocast"`` or ``"truncate_double"``.
 CAST_KEY = "torch_trt_precision"
+#: ``node.meta`` key of a constant these passes stored in a narrower float type: the tensor it was
+#: rounded from, so that a converter folding more math into it on the host (a batch norm into a
+#: convolution's kernel) can start from the unrounded values and round once.
+ROUNDED_FROM_KEY = "torch_trt_rounded_from"
 
 
 def apply_precision(gm: fx.GraphModule, s: CompileSettings) -> fx.GraphModule:
@@ -367,6 +371,9 @@ class _Rewriter:
             attr = self.gm.graph.get_attr(self.constants[key])
         attr.meta = dict(inp.meta)
         attr.meta["val"] = self._fake(self._fetch(self.constants[key]))
+        source = self._fetch(str(inp.target))
+        if source.is_floating_point() and source.element_size() > dtype.itemsize:
+            attr.meta[ROUNDED_FROM_KEY] = source  # a reference, not a copy
         self.original[attr] = dtype
         return attr
 

@@ -20,6 +20,7 @@ from torch import fx
 
 from torch_trt.convert.context import ConversionContext, trt_dtype
 from torch_trt.convert.registry import arg_val, converter, node_args
+from torch_trt.dynamo.precision import ROUNDED_FROM_KEY
 
 aten = torch.ops.aten
 
@@ -159,12 +160,25 @@ def fold_affine(ctx: ConversionContext, x: Any, scale: torch.Tensor, shift: torc
         return False
     if rec.dtype != ctx.out.dtype or tuple(scale.shape) != (rec.weight.shape[0],):
         return False
-    kernel = _scaled_kernel(rec.weight, scale.double(), rec.dtype)
-    bias = shift.double() if rec.bias is None else rec.bias.double() * scale + shift
+    # Start from the weights the autocast rounded to low precision, if it did: round once.
+    args = node_args(producer)
+    weight = _unrounded(args["weight"], rec.weight)
+    kernel = _scaled_kernel(weight, scale.double(), rec.dtype)
+    conv_bias = None if rec.bias is None else _unrounded(args["bias"], rec.bias)
+    bias = shift.double() if conv_bias is None else conv_bias.double() * scale + shift
     ctx.set_weights(rec.layer, "kernel", kernel, rec.dtype)
     ctx.set_weights(rec.layer, "bias", bias, rec.dtype)
     del ctx.foldable[producer.name]  # its output is now the folded value
     return True
+
+
+def _unrounded(arg: Any, value: torch.Tensor) -> torch.Tensor:
+    """The tensor the autocast rounded the constant ``arg`` (holding ``value``) from, in
+    ``value``'s shape; ``value`` itself when it was not rounded."""
+    source = arg.meta.get(ROUNDED_FROM_KEY) if isinstance(arg, fx.Node) else None
+    if not isinstance(source, torch.Tensor) or source.numel() != value.numel():
+        return value
+    return source.reshape(value.shape)
 
 
 def _scaled_kernel(weight: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
