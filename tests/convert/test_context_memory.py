@@ -10,6 +10,7 @@ import torch_trt
 from torch_trt import _trt
 from torch_trt.convert.context import ConversionContext
 from torch_trt.convert.interpreter import Network
+from torch_trt.errors import ConversionError
 from torch_trt.testing import FnModule
 
 
@@ -30,6 +31,29 @@ def test_weights_are_views_of_the_torch_tensor() -> None:
     layer = ctx.net.get_layer(0)
     layer.__class__ = ctx.trt.IConstantLayer
     assert np.shares_memory(layer.weights, w.numpy())
+
+
+def test_bf16_weights_are_set_by_role_and_the_side_table_follows() -> None:
+    """bf16 host weights go through ``set_weights``: the side table holds them under
+    ``<layer>/<role>``, the last set wins (a folded batch norm), and ``weights`` refuses bf16
+    with the way to do it (TensorRT could not return them to the reference runtime)."""
+    ctx = _ctx()
+    x = ctx.net.add_input("x", ctx.trt.bfloat16, (1, 2, 4, 4))
+    layer = ctx.net.add_convolution_nd(x, 3, (1, 1), ctx.trt.Weights(ctx.trt.bfloat16), None)
+    layer.name = "conv"
+    first, second = torch.randn(3, 2, 1, 1), torch.randn(3, 2, 1, 1)
+    ctx.set_weights(layer, "kernel", first, torch.bfloat16)
+    ctx.set_weights(layer, "kernel", second, torch.bfloat16)
+    ctx.set_weights(layer, "bias", torch.randn(3), torch.bfloat16)
+    table = ctx.side_weights()
+    assert sorted(table) == ["conv/bias", "conv/kernel"]
+    assert torch.equal(table["conv/kernel"], second.bfloat16())
+    assert layer.kernel.dtype == ctx.trt.bfloat16 and layer.kernel.size == 6
+    with pytest.raises(
+        ConversionError,
+        match=r"network: bf16 host weights must be set with ctx.set_weights\(layer, role",
+    ):
+        ctx.weights(first, torch.bfloat16)
 
 
 def test_constants_are_made_once_per_value() -> None:

@@ -6,6 +6,7 @@ Each case compiles with the reference runtime, checks the layer types of the eng
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections import Counter
 
@@ -152,6 +153,7 @@ BN_ALONE = [
     BNCase("bn2d", nn.BatchNorm2d(3), (2, 3, 4, 5), {"SCALE": 1}),
     BNCase("bn3d", nn.BatchNorm3d(2), (1, 2, 3, 4, 4), {"SCALE": 1}),
     BNCase("bn2d_fp16", nn.BatchNorm2d(3), (2, 3, 4, 4), {"SCALE": 1}, torch.float16),
+    BNCase("bn2d_bf16", nn.BatchNorm2d(3), (2, 3, 4, 4), {"SCALE": 1}, torch.bfloat16),
     # Below rank 4: a product and a sum with two per-channel constants.
     BNCase("bn1d_rank3", nn.BatchNorm1d(3), (2, 3, 6), {"CONSTANT": 2, "ELEMENTWISE": 2}),
     BNCase("bn1d_rank2", nn.BatchNorm1d(5), (4, 5), {"CONSTANT": 2, "ELEMENTWISE": 2}),
@@ -196,3 +198,81 @@ def test_mutated_statistics_are_never_folded() -> None:
     with torch.no_grad():
         for _ in range(3):
             assert rel_error(compiled(x), eager(x)) < 1e-5
+
+
+def _rms_error(got: torch.Tensor, want: torch.Tensor) -> float:
+    """||got - want|| / ||want|| in fp64: a whole-tensor error, stable from run to run (a max
+    error of bf16 results is mostly one ulp either way)."""
+    g, w = got.detach().double(), want.detach().double()
+    return float((g - w).norm() / w.norm())
+
+
+@dataclasses.dataclass
+class Bf16Case:
+    id: str
+    module: nn.Module
+    shape: tuple[int, ...]
+    layers: dict[str, int]  # the engine's exact layer types
+    autocast: bool = True  # a float32 model compiled with precision="bf16"; else a bf16 model
+
+
+# Under autocast the input is cast to bf16 and the output back to float32: two CAST layers.
+_CASTS = {"CAST": 2}
+BF16 = [
+    Bf16Case("conv2d_bias", nn.Conv2d(3, 8, 3), (2, 3, 9, 9), {"CONVOLUTION": 1, **_CASTS}),
+    Bf16Case(
+        "conv2d_no_bias", nn.Conv2d(3, 8, 3, bias=False), (2, 3, 9, 9), {"CONVOLUTION": 1, **_CASTS}
+    ),
+    Bf16Case("conv2d_bias_bn", ConvBN(2, cout=8), (2, 3, 9, 9), {"CONVOLUTION": 1, **_CASTS}),
+    Bf16Case(
+        "conv2d_no_bias_bn",
+        ConvBN(2, bias=False, cout=8),
+        (2, 3, 9, 9),
+        {"CONVOLUTION": 1, **_CASTS},
+    ),
+    Bf16Case(
+        "grouped_strided_conv_bn", GroupedConvBN(), (2, 4, 9, 9), {"CONVOLUTION": 1, **_CASTS}
+    ),
+    Bf16Case(
+        "conv1d_bn", ConvBN(1, cout=8), (2, 3, 16), {"CONVOLUTION": 1, "SHUFFLE": 2, **_CASTS}
+    ),
+    Bf16Case("conv3d_bn", ConvBN(3), (1, 3, 4, 5, 6), {"CONVOLUTION": 1, **_CASTS}),
+    # A bf16 model: no casts; its bf16 batch-norm parameters are folded in fp64, rounded once.
+    Bf16Case("bf16_model_conv2d_bn", ConvBN(2, cout=8), (2, 3, 9, 9), {"CONVOLUTION": 1}, False),
+    # The convolution's output is read twice: no fold, the batch norm is one bf16 scale layer.
+    Bf16Case(
+        "bf16_model_conv_used_twice",
+        ConvBNBoth(),
+        (2, 3, 6, 6),
+        {"CONVOLUTION": 1, "SCALE": 1},
+        False,
+    ),
+]
+
+
+@pytest.mark.parametrize("case", BF16, ids=lambda c: c.id)
+def test_bf16_convolution_takes_host_weights(case: Bf16Case) -> None:
+    """A bf16 convolution (with bias, with a folded batch norm) is one layer whose kernel and
+    bias are bf16 host weights (no constant or elementwise layers). Against fp64 eager, an
+    autocast compile is within bf16 eager's error (its fold starts from the float32 weights and
+    rounds once, where eager rounds twice); a bf16 model within 1.5x (its fold rounds weights
+    that bf16 eager uses exactly)."""
+    module = _seeded(case.module, seed=3)
+    x = torch.randn(case.shape, generator=torch.Generator().manual_seed(0))
+    if case.autocast:
+        compiled = torch_trt.dynamo.compile(
+            module, [x], min_block_size=1, runtime="reference", precision="bf16"
+        )
+        rep = torch_trt.report(compiled)
+        assert rep.engines == 1 and rep.fallbacks == []
+    else:
+        module, x = module.bfloat16(), x.bfloat16()
+        compiled = check_conversion(module, [x], ops=[CONV]).compiled
+    assert layer_types(compiled) == Counter(case.layers)
+    with torch.no_grad():
+        outs = [compiled(x), copy.deepcopy(module).double()(x.double())]
+        outs.append(copy.deepcopy(module).bfloat16()(x.bfloat16()))
+    got, fp64, eager = (o if isinstance(o, torch.Tensor) else o[-1] for o in outs)
+    assert got.dtype == x.dtype
+    err, eager_err = _rms_error(got, fp64), _rms_error(eager, fp64)
+    assert err <= (1.0 if case.autocast else 1.5) * eager_err, f"{err:.3g} vs {eager_err:.3g}"

@@ -11,7 +11,7 @@ from torch import fx
 
 from torch_trt.dynamo.capture import capture
 from torch_trt.dynamo.lower import lower
-from torch_trt.dynamo.precision import reduce_precision, truncate_float64
+from torch_trt.dynamo.precision import ROUNDED_FROM_KEY, reduce_precision, truncate_float64
 from torch_trt.settings import CompileSettings
 from torch_trt.testing import rel_error
 
@@ -73,6 +73,22 @@ def test_weight_casts_are_folded_into_constants() -> None:
         weight = lin.args[1]
         assert isinstance(weight, fx.Node) and weight.op == "get_attr"
         assert getattr(gm, str(weight.target)).dtype == torch.float16
+
+
+def test_narrowed_constants_remember_what_they_were_rounded_from() -> None:
+    """Each weight stored in bf16 carries the float32 tensor it was rounded from (the batch-norm
+    fold starts from it and rounds once); a constant left in its own dtype carries nothing."""
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)).eval()
+    gm = reduce_precision(_lowered(model, torch.randn(1, 3, 8, 8)), torch.bfloat16)
+    value = {n: operator.attrgetter(str(n.target))(gm) for n in gm.graph.find_nodes(op="get_attr")}
+    narrowed = [n for n, v in value.items() if v.dtype == torch.bfloat16]
+    assert len(narrowed) == 2  # the kernel and the bias
+    for node in narrowed:
+        source = node.meta[ROUNDED_FROM_KEY]
+        assert source.dtype == torch.float32
+        assert torch.equal(source.bfloat16(), value[node])
+    kept = [n for n, v in value.items() if v.dtype == torch.float32]
+    assert kept and all(ROUNDED_FROM_KEY not in n.meta for n in kept)  # batch-norm statistics
 
 
 def test_fewest_casts() -> None:

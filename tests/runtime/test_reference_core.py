@@ -191,3 +191,29 @@ def test_cycle_is_reported() -> None:
     b = LayerRecord("b", "IDENTITY", ["ta"], ["tb"], [torch.float32], {})
     with pytest.raises(ReferenceError, match="dependency cycle through layers"):
         _toposort([a, b], set())
+
+
+def test_bf16_convolution_weights_are_read_by_role(tn: Any) -> None:
+    """A bf16 convolution's kernel and bias come from the side table under ``<layer>/kernel``
+    and ``<layer>/bias``: a missing role is named, a wrong-sized one refused, and with both
+    the layer computes with exactly those weights."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 2, 5, 5, generator=g).bfloat16()
+    k, b = torch.randn(3, 2, 3, 3, generator=g).bfloat16(), torch.randn(3, generator=g).bfloat16()
+    w = {"conv/kernel": k, "conv/bias": b}
+    layer = tn.net.add_convolution_nd(
+        tn.input(x),
+        3,
+        (3, 3),
+        tn.trt.Weights(tn.trt.bfloat16, k.data_ptr(), k.numel()),
+        tn.trt.Weights(tn.trt.bfloat16, b.data_ptr(), b.numel()),
+    )
+    layer.name = "conv"
+    tn.out(layer)
+    with pytest.raises(ReferenceError, match=r"weights=\{'conv/bias'"):
+        read_network(tn.net, weights={"conv/kernel": k})
+    with pytest.raises(ReferenceError, match=r"'conv/kernel' are torch.bfloat16 x 6, TensorRT"):
+        read_network(tn.net, weights={**w, "conv/kernel": k[:1, :1, :2, :3]})
+    (y,) = read_network(tn.net, weights=w).run([x])
+    want = torch.nn.functional.conv2d(x.float(), k.float(), b.float()).bfloat16()
+    assert y.dtype == torch.bfloat16 and torch.equal(y, want)

@@ -161,7 +161,11 @@ class ConversionContext:
         when it is a contiguous CPU tensor of ``dtype``, else one converted copy). bf16 weights
         go through :meth:`set_weights` (the reference runtime must be able to find them)."""
         if dtype == torch.bfloat16:
-            raise ConversionError("bf16 host weights must be set with ctx.set_weights")
+            raise self.fail(
+                "bf16 host weights must be set with ctx.set_weights(layer, role, value, dtype): "
+                "TensorRT cannot return bf16 weights, so the reference runtime reads them from "
+                "the table set_weights keeps"
+            )
         t = value.detach().to("cpu", dtype).contiguous()
         self._keepalive.append(t)
         return self.trt.Weights(t.numpy())
