@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import torch_trt
-from torch_trt import cache, cache_key
+from torch_trt import _files, cache, cache_key
 from torch_trt.settings import CompileSettings
 
 # Two engines: sigmoid is kept in PyTorch between them.
@@ -354,7 +354,7 @@ def test_engines_are_stored_and_unlocked_when_compile_returns(tmp_path: pathlib.
     store = cache.EngineCache(tmp_path, 1 << 30)
     fd = os.open(store.locks / f"{info.cache_key[:2]}.lock", os.O_RDWR)
     try:
-        assert cache._try_lock(fd)
+        assert _files.try_lock(fd)
     finally:
         os.close(fd)
     assert store.get(info.cache_key) is not None

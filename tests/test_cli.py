@@ -162,7 +162,7 @@ def test_bad_arguments_exit_2_with_one_line(
         (None, "no saved program at"),
         (b"", "the file is empty"),
         (b"hello, not a model", "it is not a zip archive"),
-        ("truncated", "truncated or corrupt zip archive"),
+        ("truncated", "it is truncated or corrupt: its zip directory"),
         ("flipped", "is corrupt (CRC mismatch)"),
     ],
 )

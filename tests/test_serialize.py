@@ -247,7 +247,7 @@ def test_truncated_random_and_empty_files(saved: Path, tmp_path: Path) -> None:
     """Truncated, random and empty files raise SerializationError naming the file."""
     data = saved.read_bytes()
     cases = {
-        "truncated.pt2": (data[: len(data) // 2], "truncated or corrupt zip"),
+        "truncated.pt2": (data[: len(data) // 2], "it is truncated or corrupt"),
         "random.pt2": (torch.randint(0, 256, (4096,), dtype=torch.uint8).numpy().tobytes(), ""),
         "empty.pt2": (b"", "the file is empty"),
     }
@@ -255,6 +255,36 @@ def test_truncated_random_and_empty_files(saved: Path, tmp_path: Path) -> None:
         (tmp_path / name).write_bytes(content)
         with pytest.raises(torch_trt.SerializationError, match=f"cannot load .*{name}: .*{why}"):
             torch_trt.load(tmp_path / name)
+
+
+@pytest.mark.parametrize("keep", [0.1, 0.5, 0.9, 0.99, -1])
+def test_file_cut_short_anywhere_is_called_truncated(
+    saved: Path, tmp_path: Path, keep: float
+) -> None:
+    """A file cut at any point (down to its last byte, and just past a zip archive it carries
+    inside) raises one line: SerializationError naming the file and saying it is truncated."""
+    data = saved.read_bytes()
+    cut = tmp_path / "cut.pt2"
+    cut.write_bytes(data[:-1] if keep == -1 else data[: int(len(data) * keep)])
+    with pytest.raises(torch_trt.SerializationError) as info:
+        torch_trt.load(cut)
+    message = str(info.value)
+    assert (
+        message.startswith(f"cannot load {cut}: it is truncated or corrupt") and "\n" not in message
+    )
+
+
+def test_file_cut_just_past_an_inner_archive_is_not_read_as_it(saved: Path, tmp_path: Path) -> None:
+    """A saved program carries whole zip archives; a file cut just past one of their end
+    records must not be read as that inner archive."""
+    data = saved.read_bytes()
+    inner = data.rfind(b"PK\x05\x06", 0, len(data) - 22)
+    assert inner > 0, "the saved program carries no inner archive"
+    comment = int.from_bytes(data[inner + 20 : inner + 22], "little")
+    cut = tmp_path / "cut.pt2"
+    cut.write_bytes(data[: inner + 22 + comment])
+    with pytest.raises(torch_trt.SerializationError, match="it is truncated or corrupt"):
+        torch_trt.load(cut)
 
 
 def test_corrupt_entry_is_refused(saved: Path, tmp_path: Path) -> None:
@@ -376,7 +406,7 @@ def test_corrupt_torch_trt_entries(saved: Path, tmp_path: Path) -> None:
         "source.pt2": (
             source_file,
             lambda d: bytes(len(d)),
-            r"\(source of engine trt_0\): the zip archive is corrupt",
+            r"\(source of engine trt_0\): it is truncated or corrupt",
         ),
         "graph.pt2": ("models/model.json", lambda _: b"{}", r"torch.export.load failed"),
     }

@@ -35,6 +35,31 @@ class Archive:
     files: dict[str, bytes]  # torch-trt's extra files by name (manifest, sources)
 
 
+_TRUNCATED = (
+    "it is truncated or corrupt: its zip directory is missing or does not end the file (was a "
+    "copy or download cut short?); save it again"
+)
+_EOCD = b"PK\x05\x06"  # signature of the zip's end-of-central-directory record (22 bytes)
+
+
+def _ends_whole(f: IO[bytes]) -> bool:
+    """True when the last end-of-directory record in the file's tail ends the file exactly.
+
+    zipfile accepts any such record in the last 64 KiB, and a saved program carries whole zip
+    archives inside it (region sources, reference programs): a file cut short can end just past
+    one of theirs, and zipfile would then read the inner archive as if it were the file.
+    """
+    size = f.seek(0, os.SEEK_END)
+    tail_start = max(size - (22 + 0xFFFF), 0)
+    f.seek(tail_start)
+    tail = f.read()
+    at = tail.rfind(_EOCD)
+    if at < 0 or len(tail) - at < 22:
+        return False
+    comment = int.from_bytes(tail[at + 20 : at + 22], "little")
+    return at + 22 + comment == len(tail)
+
+
 def _refuse(path: str, what: str) -> SerializationError:
     return SerializationError(f"cannot load {path}: {what}")
 
@@ -50,7 +75,7 @@ def _not_zip(path: str) -> SerializationError:
             "code); save the program with torch_trt.save"
         )
     elif head[:2] == b"PK":
-        what = "it is a truncated or corrupt zip archive (no central directory)"
+        what = _TRUNCATED
     else:
         what = "it is not a zip archive (neither an ExportedProgram .pt2 nor a TorchScript file)"
     return _refuse(path, what)
@@ -134,11 +159,18 @@ def vet_program(data: bytes, label: str) -> None:
 
 
 def _vet(path: str, f: IO[bytes]) -> Archive:
+    if not _ends_whole(f):
+        raise _refuse(path, _TRUNCATED)
+    f.seek(0)
     try:
         with zipfile.ZipFile(f) as z:
             bad = z.testzip()
             if bad is not None:
                 raise _refuse(path, f"entry {bad!r} is corrupt (CRC mismatch)")
+            if min((i.header_offset for i in z.infolist()), default=0) != 0:
+                # zipfile took the directory of an archive inside the file for the file's own
+                # (it reads "data before the archive"): the file ends where that archive ends.
+                raise _refuse(path, _TRUNCATED)
             names = z.namelist()
             kind, prefix = _kind(path, z, names)
             if kind == "exported_program":

@@ -34,7 +34,6 @@ import os
 import pathlib
 import sys
 import time
-import uuid
 import zlib
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -43,6 +42,7 @@ from typing import Any
 from torch import fx
 
 from torch_trt import _trt
+from torch_trt._files import CACHE_DIR_ENV, file_lock, write_atomic
 from torch_trt.build import Profile, build_configured, configure
 from torch_trt.cache_key import (
     TensorDigests,
@@ -57,7 +57,7 @@ from torch_trt.settings import CompileSettings
 
 log = logging.getLogger("torch_trt")
 
-ENV_VAR = "TORCH_TRT_CACHE_DIR"
+ENV_VAR = CACHE_DIR_ENV
 _MAGIC = b"torch-trt engine cache v2\n"
 # How long a process waits for another one building the same engine before building it too.
 LOCK_TIMEOUT_SECONDS = 3600.0
@@ -149,7 +149,7 @@ class EngineCache:
     @contextlib.contextmanager
     def lock(self, key: str) -> Iterator[None]:
         """Hold the lock of ``key`` (one of 256 lock files, picked by the key's first byte)."""
-        with _file_lock(self.locks / f"{key[:2]}.lock", LOCK_TIMEOUT_SECONDS):
+        with file_lock(self.locks / f"{key[:2]}.lock", LOCK_TIMEOUT_SECONDS):
             yield
 
     def get(self, key: str) -> Entry | None:
@@ -186,7 +186,7 @@ class EngineCache:
             )
             return
         try:
-            _write_atomic(self.path(key), parts)
+            write_atomic(self.path(key), parts)
         except OSError as e:  # a full disk must not fail a compile whose engine is built
             log.warning("torch-trt: could not store engine cache entry %s: %s", key, e)
             return
@@ -195,7 +195,7 @@ class EngineCache:
     def evict(self, keep: str = "") -> list[str]:
         """Remove least recently used entries until the cache fits; return the removed keys."""
         removed: list[str] = []
-        with _file_lock(self.locks / "evict.lock", LOCK_TIMEOUT_SECONDS):
+        with file_lock(self.locks / "evict.lock", LOCK_TIMEOUT_SECONDS):
             entries = []
             for p in self.engines.glob("*.engine"):
                 with contextlib.suppress(FileNotFoundError):
@@ -288,78 +288,6 @@ def _map(path: pathlib.Path) -> mmap.mmap:
             return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
         return mmap.mmap(f.fileno(), 0, flags=flags, prot=mmap.PROT_READ)
-
-
-def _write_atomic(path: pathlib.Path, parts: list[bytes]) -> None:
-    """Write to a temporary file in the same directory and rename it over ``path``.
-
-    No fsync: a file damaged by a crash fails its length or CRC check and is rebuilt.
-    """
-    tmp = path.parent / f".tmp-{os.getpid()}-{uuid.uuid4().hex}.part"
-    # os.open with 0o666 honours the umask, so a cache shared by a group stays readable.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for part in parts:
-                f.write(part)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-if sys.platform == "win32":
-    import msvcrt
-
-    def _try_lock(fd: int) -> bool:
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-
-    def _unlock(fd: int) -> None:
-        os.lseek(fd, 0, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-
-else:
-    import fcntl
-
-    def _try_lock(fd: int) -> bool:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
-
-    def _unlock(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-
-
-@contextlib.contextmanager
-def _file_lock(path: pathlib.Path, timeout: float) -> Iterator[None]:
-    """An exclusive lock on ``path`` between processes (flock, or msvcrt on Windows).
-
-    The OS drops it when its holder dies. Past ``timeout`` we go on without it (with a
-    warning): the store stays correct, since entries are renamed into place whole.
-    """
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        deadline = time.monotonic() + timeout
-        locked = _try_lock(fd)
-        while not locked and time.monotonic() < deadline:
-            time.sleep(0.05)
-            locked = _try_lock(fd)
-        if not locked:
-            log.warning("torch-trt: gave up waiting for cache lock %s after %.0f s", path, timeout)
-        try:
-            yield
-        finally:
-            if locked:
-                _unlock(fd)
-    finally:
-        os.close(fd)
 
 
 # --------------------------------------------------------------------------------------------
@@ -510,8 +438,8 @@ def _timing_cache(cache: EngineCache, config: Any) -> Iterator[None]:
         timing = config.create_timing_cache(b"")
         config.set_timing_cache(timing, False)
     yield
-    with _file_lock(cache.locks / "timing.lock", LOCK_TIMEOUT_SECONDS):
+    with file_lock(cache.locks / "timing.lock", LOCK_TIMEOUT_SECONDS):
         if path.exists():  # another process may have added timings meanwhile
             timing.combine(config.create_timing_cache(path.read_bytes()), False)
         with contextlib.suppress(OSError):
-            _write_atomic(path, [bytes(memoryview(timing.serialize()))])
+            write_atomic(path, [bytes(memoryview(timing.serialize()))])

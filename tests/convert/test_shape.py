@@ -68,7 +68,7 @@ CASES: list[tuple[str, Callable[..., Any], list[torch.Tensor], Sequence[Any]]] =
     ("cat", lambda x, y: torch.cat([x, y], 1), [r(2, 3), r(2, 5)], [aten.cat.default]),
     ("cat_negdim", lambda x, y: torch.cat([x, y], -1), [r(2, 3), r(2, 5)], [aten.cat.default]),
     (
-        "cat_empty_constant",  # TensorRT has no empty constants: the converter drops them
+        "cat_empty_constant",  # an empty constant adds nothing: the converter drops it
         lambda x: torch.cat([x, torch.empty(2, 0)], 1) * 2,
         [r(2, 3)],
         [aten.cat.default],

@@ -93,6 +93,72 @@ def test_unknown_option_raises_type_error_naming_the_closest() -> None:
     assert "did you mean 'min_block_size'?" in str(info.value)
 
 
+# (Torch-TensorRT options, the settings fields they must give)
+TORCH_TENSORRT_OPTIONS: list[tuple[dict[str, Any], dict[str, Any]]] = [
+    ({"enabled_precisions": {torch.float16}, "min_block_size": 1}, {"precision": "fp16"}),
+    ({"enabled_precisions": {torch.float32, torch.bfloat16}}, {"precision": "bf16"}),
+    (
+        {"enable_autocast": True, "autocast_low_precision_type": torch.float16},
+        {"precision": "fp16"},
+    ),
+    ({"truncate_long_and_double": True}, {"truncate_double": True}),
+    ({"sparse_weights": False, "device": None, "optimization_level": None}, {}),
+]
+
+
+@pytest.mark.parametrize(("options", "fields"), TORCH_TENSORRT_OPTIONS)
+def test_torch_tensorrt_option_names_are_honoured(
+    options: dict[str, Any], fields: dict[str, Any]
+) -> None:
+    """Torch-TensorRT's option names give the settings torch_trt.compile gives them; a value
+    that means what torch-trt does anyway is accepted."""
+    s = backend_settings(options)
+    assert {k: getattr(s, k) for k in fields} == fields
+    assert s == backend_settings({**fields, **{k: v for k, v in options.items() if k in REF}})
+
+
+# (Torch-TensorRT options torch-trt refuses, error type, message)
+REFUSED: list[tuple[dict[str, Any], type[Exception], str]] = [
+    (
+        {"sparse_weights": True},
+        TypeError,
+        "Torch-TensorRT option sparse_weights=True is not supported by torch-trt: structured "
+        "sparsity is not supported (accepted: False); see docs/migrating.md",
+    ),
+    (
+        {"enabled_precisions": {torch.int8}},
+        ValueError,
+        "enabled_precisions contains torch.int8: torch-trt builds float32, float16 and "
+        "bfloat16 engines only",
+    ),
+    (
+        {"enabled_precisions": {torch.float16}, "precision": "bf16"},
+        ValueError,
+        "precision options disagree",
+    ),
+]
+
+
+@pytest.mark.parametrize(("options", "error", "message"), REFUSED)
+def test_torch_tensorrt_options_refused_with_the_reason(
+    options: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    """A Torch-TensorRT option torch-trt cannot honour raises as torch_trt.compile does."""
+    with pytest.raises(error, match=re.escape(message)):
+        backend_settings(options)
+
+
+def test_enabled_precisions_reach_the_engine() -> None:
+    """options={"enabled_precisions": {torch.float16}} through torch.compile builds fp16 layers."""
+    model = MLP().eval()
+    compiled = _compile(model, options={"enabled_precisions": {torch.float16}})
+    with torch.no_grad():
+        compiled(torch.randn(3, 12))
+    (graph,) = torch_trt.report(compiled).compiled
+    (engine,) = graph.report.engine_info
+    assert engine.by_precision.get("fp16", 0) > 0
+
+
 def test_mode_is_refused() -> None:
     """torch.compile(mode=...) is not silently ignored: the backend has no modes."""
     with pytest.raises(TypeError, match="no modes .*max-autotune"):

@@ -2,7 +2,8 @@
 
 No machine here has a GPU TensorRT can run on, so the GPU path is exercised against these:
 ``FakeRuntime`` / ``FakeEngine`` / ``FakeContext`` stand in for ``trt.Runtime``,
-``ICudaEngine`` and ``IExecutionContext`` (only the members the runtime uses), and
+``ICudaEngine`` and ``IExecutionContext`` (only the members the runtime uses), ``FakeRuntimeConfig``
+/ ``FakeRuntimeCache`` for TensorRT-RTX's runtime cache (a run adds a kernel per input shape), and
 ``FakeCuda`` for :class:`torch_trt.runtime.engine.CudaDevices`. Each records the calls made,
 with the CUDA device that was current, so tests assert what the runtime asked for.
 """
@@ -84,8 +85,9 @@ class FakeContext:
     allocator the launch fails, as TensorRT's does.
     """
 
-    def __init__(self, engine: FakeEngine) -> None:
+    def __init__(self, engine: FakeEngine, config: FakeRuntimeConfig | None = None) -> None:
         self.engine = engine
+        self.config = config
         self.calls: list[Call] = []
         self.shapes: dict[str, tuple[int, ...]] = {}
         self.allocators: dict[str, Any] = {}
@@ -115,6 +117,8 @@ class FakeContext:
 
     def execute_async_v3(self, stream: int) -> bool:
         self.calls.append(("execute_async_v3", stream))
+        if self.config is not None and self.config.cache is not None:  # a kernel compiled now
+            self.config.cache.kernels.add(f"kernel{next(iter(self.shapes.values()))}")
         for name, values in self.engine.data_dependent.items():
             allocator = self.allocators.get(name)
             if allocator is None:
@@ -158,11 +162,50 @@ class FakeEngine:
     def get_tensor_dtype(self, name: str) -> Any:
         return _trt.load().float32
 
-    def create_execution_context(self) -> FakeContext | None:
+    def create_execution_context(
+        self, config: FakeRuntimeConfig | None = None
+    ) -> FakeContext | None:
         if not self.context_ok:
             return None
-        self.contexts.append(FakeContext(self))
+        self.contexts.append(FakeContext(self, config))
         return self.contexts[-1]
+
+    def create_runtime_config(self) -> FakeRuntimeConfig:
+        return FakeRuntimeConfig()
+
+
+class FakeRuntimeCache:
+    """TensorRT-RTX's IRuntimeCache: a set of kernel names; its blob is ``MAGIC`` then the
+    names, and ``deserialize`` refuses (returns False) anything else, as the real one does."""
+
+    MAGIC = b"fake-runtime-cache\n"
+
+    def __init__(self) -> None:
+        self.kernels: set[str] = set()
+
+    def serialize(self) -> bytes:
+        return self.MAGIC + "\n".join(sorted(self.kernels)).encode()
+
+    def deserialize(self, blob: bytes) -> bool:
+        blob = bytes(blob)
+        if not blob.startswith(self.MAGIC):
+            return False
+        self.kernels |= {k for k in blob[len(self.MAGIC) :].decode().split("\n") if k}
+        return True
+
+
+class FakeRuntimeConfig:
+    """TensorRT-RTX's IRuntimeConfig: makes and holds a runtime cache."""
+
+    def __init__(self) -> None:
+        self.cache: FakeRuntimeCache | None = None
+
+    def create_runtime_cache(self) -> FakeRuntimeCache:
+        return FakeRuntimeCache()
+
+    def set_runtime_cache(self, cache: FakeRuntimeCache) -> bool:
+        self.cache = cache
+        return True
 
 
 class FakeRuntime:

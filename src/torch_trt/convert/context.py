@@ -112,6 +112,7 @@ class ConversionContext:
         Made once per value: equal small values (scalars, shapes, axes) and the same view of one
         torch tensor share one constant layer. A contiguous CPU tensor of the right dtype is not
         copied: TensorRT reads it in place at build time (it is kept alive until then).
+        int8/uint8 values become an int32 constant and a cast; an empty value, empty weights.
         """
         key = _constant_key(value, dtype)
         hit = self._constants.get(key) if key is not None else None
@@ -120,20 +121,25 @@ class ConversionContext:
         t = torch.as_tensor(value).detach().to("cpu", dtype)
         if key is not None and key[0] == "view":
             self._keepalive.append(value)  # its address is in the key: it must not be reused
-        if dtype == torch.bfloat16:
+        # TensorRT takes int8/uint8 constant weights only as quantized values (a build error
+        # otherwise): store them as int32 and cast back, which it folds at build time.
+        narrow = dtype in (torch.int8, torch.uint8)
+        stored = torch.int32 if narrow else dtype
+        t = t.to(stored).contiguous()
+        if t.numel() == 0:  # no values: empty Weights of the dtype (numpy's have no address)
+            layer = self.net.add_constant(tuple(t.shape), self.trt.Weights(trt_dtype(stored)))
+        elif dtype == torch.bfloat16:
             # numpy has no bf16: the Weights point at the torch tensor, kept alive until the
             # build; no cast layer.
-            t = t.contiguous()
             self._keepalive.append(t)
             w = self.trt.Weights(self.trt.bfloat16, t.data_ptr(), t.numel())
             layer = self.net.add_constant(tuple(t.shape), w)
             self._bf16_weights.append((layer, "", t))
-            out = layer.get_output(0)
         else:
-            t = t.contiguous()
             self._keepalive.append(t)
             arr = t.numpy()  # a view (0-D stays 0-D, unlike np.ascontiguousarray)
-            out = self.net.add_constant(tuple(t.shape), self.trt.Weights(arr)).get_output(0)
+            layer = self.net.add_constant(tuple(t.shape), self.trt.Weights(arr))
+        out = self.cast(layer.get_output(0), dtype) if narrow else layer.get_output(0)
         if key is not None:
             self._constants[key] = out
         return out

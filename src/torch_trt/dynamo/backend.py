@@ -26,6 +26,7 @@ import sympy
 import torch
 from torch import fx
 
+from torch_trt._migrate import translate
 from torch_trt.dynamo.compile import compile_lowered
 from torch_trt.dynamo.lower import clean_up, decomposition_table
 from torch_trt.dynamo.shapes import Dim3, ShapeRanges, dim_expr
@@ -56,7 +57,8 @@ def backend(
     Args:
         gm: the graph Dynamo captured.
         example_inputs: its flat inputs (parameters and buffers included).
-        options: :class:`torch_trt.CompileSettings` fields (``torch.compile(options=...)``).
+        options: :class:`torch_trt.CompileSettings` fields or Torch-TensorRT option names
+            (``torch.compile(options=...)``), see :func:`backend_settings`.
         mode: ``torch.compile(mode=...)``; this backend has no modes and refuses one.
 
     Returns:
@@ -94,8 +96,10 @@ def backend(
 
 
 def backend_settings(options: Mapping[str, Any] | None, mode: str | None = None) -> CompileSettings:
-    """Settings from ``torch.compile``'s ``options``; the backend falls back on failed regions
-    unless ``pass_through_build_failures=True``."""
+    """Settings from ``torch.compile``'s ``options``: :class:`CompileSettings` fields, or
+    Torch-TensorRT's option names, honoured or refused as by ``torch_trt.compile``
+    (``_migrate.py``, docs/migrating.md). The backend falls back on failed regions unless
+    ``pass_through_build_failures=True``."""
     if mode is not None:
         raise TypeError(
             f"the torch_trt backend has no modes (got mode={mode!r}); pass settings as "
@@ -103,7 +107,7 @@ def backend_settings(options: Mapping[str, Any] | None, mode: str | None = None)
         )
     if options is not None and not isinstance(options, Mapping):
         raise TypeError(f"torch_trt backend options must be a dict, got {type(options)}")
-    s = CompileSettings.from_kwargs(**dict(options or {}))
+    s = CompileSettings.from_kwargs(**translate(dict(options or {}), "torch_compile"))
     if not s.pass_through_build_failures:
         s = dataclasses.replace(s, fallback_on_build_failure=True)
     return s

@@ -33,6 +33,7 @@ from torch_trt.errors import (
     RuntimeUnavailableError,
     TensorRTUnavailableError,
 )
+from torch_trt.runtime import runtime_cache
 
 # 1: flavour, version, bindings. 2: adds the compute capabilities the engine targets.
 # 3: adds the optional layer census ("layers") and ``aliases``, outputs that share an input's
@@ -336,14 +337,19 @@ class _Loaded:
         self.engine = engine
         needed = int(getattr(engine, "device_memory_size_v2", 0))
         free = cuda.free_bytes(device)
-        context = engine.create_execution_context() if needed <= free else None
-        if context is None:  # TensorRT returns None when it cannot allocate
+        made = (
+            runtime_cache.create_context(engine, device, cuda.capability(device), cuda.name(device))
+            if needed <= free
+            else runtime_cache.Context(None)
+        )
+        if made.context is None:  # TensorRT returns None when it cannot allocate
             raise RuntimeUnavailableError(
                 f"engine {meta.name} needs {needed / _MiB:.1f} MiB of device memory on "
                 f"{device}, but only {free / _MiB:.1f} MiB are free; free GPU memory (other "
                 "models, larger batches) or compile with a smaller workspace_size"
             )
-        self.context: Any = context
+        self.context: Any = made.context
+        self.made = made  # the runtime config and cache must outlive the context
         self.lock = threading.Lock()
 
 
@@ -575,6 +581,8 @@ def execute(
         stream = cuda.stream(device)
         if not ctx.execute_async_v3(stream.cuda_stream):
             raise RuntimeUnavailableError(f"TensorRT failed to enqueue engine {meta.name}")
+        if loaded.made.cache is not None:  # kernels TensorRT-RTX compiled for this run
+            loaded.made.cache.after_run(meta.engine_id)
         # The input copies must outlive the launch: tie them to the stream.
         for t in keep:
             cuda.keep_until_done(t, stream)

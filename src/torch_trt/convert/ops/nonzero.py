@@ -63,7 +63,7 @@ def compact(ctx: ConversionContext, keep: Any) -> tuple[Any, Any]:
     data-dependent length), and their count (a 1-element int64 tensor)."""
     n = size_of(ctx, keep, 0)
     ones = ctx.cast(keep, torch.int64)
-    if n == 0:  # nothing to select (TensorRT has no empty constants): keep's own empty tensor
+    if n == 0:  # nothing to select: keep's own empty tensor
         return ones, ctx.sym(0)
     padded = ctx.net.add_concatenation([ones, ctx.constant(torch.zeros(1), torch.int64)])
     padded.axis = 0

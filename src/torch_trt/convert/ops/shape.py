@@ -336,7 +336,7 @@ def convert_repeat(ctx: ConversionContext, self: Any, repeats: Sequence[Any]) ->
 @converter(aten.cat.default, dynamic=True, host_args=("tensors",))
 def convert_cat(ctx: ConversionContext, tensors: Sequence[Any], dim: int = 0) -> Any:
     """``torch.cat(tensors, dim)``: inputs cast to the promoted output dtype; empty constant
-    inputs (which add nothing, and TensorRT has no empty constants) are dropped."""
+    inputs (which add nothing) are dropped."""
     out = ctx.out
     rank = out.dim()
     tensors = [t for t in tensors if not (isinstance(t, torch.Tensor) and t.numel() == 0)]
