@@ -82,11 +82,11 @@ def compile_causal_lm(
 
     with llm_attention(model):
         compiled = dynamo_compile(step, step_inputs(specs, max_batch, max_seq_len), **options)
-    full = _report(compiled, type(model).__name__, specs, max_batch, max_seq_len)
+    full = causal_lm_report(compiled, type(model).__name__, specs, max_batch, max_seq_len)
     return CausalLM(compiled, model.config, specs, max_batch, max_seq_len, full)
 
 
-def _report(
+def causal_lm_report(
     compiled: torch.fx.GraphModule,
     model: str,
     specs: list[CacheSpec],
