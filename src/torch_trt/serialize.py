@@ -132,7 +132,12 @@ def _first_line(e: Exception) -> str:
     return text.splitlines()[0][:300] if text else ""
 
 
-def _manifest(gm: fx.GraphModule, output_format: str, sources: Sequence[str]) -> str:
+def _manifest(
+    gm: fx.GraphModule,
+    output_format: str,
+    sources: Sequence[str],
+    extra: Mapping[str, Any] | None = None,
+) -> str:
     rep = gm.meta.get(REPORT_KEY)
     try:
         specs = _guard_specs(gm)
@@ -155,6 +160,7 @@ def _manifest(gm: fx.GraphModule, output_format: str, sources: Sequence[str]) ->
             ],
             "report": {**rep.to_dict(), "layer_to_node": rep.layer_to_node} if rep else None,
             "sources": list(sources),
+            **(extra or {}),
         },
         sort_keys=True,
     )
@@ -178,7 +184,9 @@ def save(
     """Write a compiled module to ``path``, to load with :func:`load` in any process.
 
     Args:
-        module: a module returned by ``torch_trt.dynamo.compile`` or :func:`load`.
+        module: a module returned by ``torch_trt.dynamo.compile`` or :func:`load`, or a
+            :class:`torch_trt.llm.CausalLM` (saved with what ``generate`` needs; see
+            ``docs/llm.md``).
         path: file to write (``.pt2`` for ExportedProgram, ``.ts`` for TorchScript by habit).
         output_format: ``"exported_program"`` (``torch.export.save``; also loads with
             ``torch.export.load`` once ``torch_trt`` is imported) or ``"torchscript"``
@@ -194,6 +202,33 @@ def save(
         >>> compiled = torch_trt.dynamo.compile(model, [x], runtime="reference")
         >>> torch_trt.save(compiled, "model.pt2", with_source=True)
     """
+    _check_options(output_format, with_source, inputs is None and kwarg_inputs is None)
+    from torch_trt.llm.generate import CausalLM
+
+    if isinstance(module, CausalLM):  # its step, plus what generate needs (llm/saved.py)
+        from torch_trt.llm import saved
+
+        saved.save(
+            module,
+            path,
+            output_format=output_format,
+            inputs=inputs,
+            kwarg_inputs=kwarg_inputs,
+            with_source=with_source,
+        )
+        return
+    gm = _compiled(module)
+    if output_format == "exported_program":
+        save_program(gm, path, inputs=inputs, kwarg_inputs=kwarg_inputs, with_source=with_source)
+        return
+    extra = {_EXTRA + MANIFEST: _manifest(gm, output_format, [])}
+    scripted = to_torchscript(gm)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit's deprecation notice
+        torch.jit.save(scripted, os.fspath(path), _extra_files=extra)
+
+
+def _check_options(output_format: str, with_source: bool, default_inputs: bool) -> None:
     _choice("output_format", output_format, FORMATS)
     if not isinstance(with_source, bool):
         raise TypeError(f"with_source must be a bool, got {with_source!r}")
@@ -202,30 +237,36 @@ def save(
             "with_source=True needs output_format='exported_program': a TorchScript file runs "
             "its engines as compiled, so region sources would never be used"
         )
-    if output_format == "torchscript" and (inputs is not None or kwarg_inputs is not None):
+    if output_format == "torchscript" and not default_inputs:
         raise ValueError(
             "inputs= and kwarg_inputs= are for output_format='exported_program' (TorchScript "
             "is scripted from the compiled graph, not traced)"
         )
-    gm = _compiled(module)
+
+
+def save_program(
+    gm: fx.GraphModule,
+    path: str | os.PathLike[str],
+    *,
+    inputs: Sequence[Any] | None = None,
+    kwarg_inputs: Mapping[str, Any] | None = None,
+    with_source: bool = False,
+    extra: Mapping[str, Any] | None = None,
+) -> None:
+    """:func:`save` of a compiled module as an ExportedProgram, with ``extra`` entries added to
+    its manifest (a causal LM's cache layout and config)."""
     sources = portable.export_sources(gm) if with_source else {}
-    extra: dict[str, Any] = {_EXTRA + MANIFEST: _manifest(gm, output_format, list(sources))}
-    if output_format == "exported_program":
-        # Sources travel as unused uint8 buffers of the program: raw bytes, read back by
-        # torch.export.load as tensors (no pickle), only while saving.
-        for name, data in sources.items():
-            gm.register_buffer(portable.SOURCE_PREFIX + name, portable.as_tensor(data))
-        try:
-            ep = _export(gm, inputs, kwarg_inputs)
-        finally:
-            for name in sources:
-                delattr(gm, portable.SOURCE_PREFIX + name)
-        torch.export.save(ep, path, extra_files=extra)
-    else:
-        scripted = to_torchscript(gm)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # torch.jit's deprecation notice
-            torch.jit.save(scripted, os.fspath(path), _extra_files=extra)
+    manifest = _manifest(gm, "exported_program", list(sources), extra)
+    # Sources travel as unused uint8 buffers of the program: raw bytes, read back by
+    # torch.export.load as tensors (no pickle), only while saving.
+    for name, data in sources.items():
+        gm.register_buffer(portable.SOURCE_PREFIX + name, portable.as_tensor(data))
+    try:
+        ep = _export(gm, inputs, kwarg_inputs)
+    finally:
+        for name in sources:
+            delattr(gm, portable.SOURCE_PREFIX + name)
+    torch.export.save(ep, path, extra_files={_EXTRA + MANIFEST: manifest})
 
 
 def to_torchscript(gm: fx.GraphModule) -> torch.jit.ScriptModule:
@@ -314,6 +355,8 @@ def load(
         A :class:`~torch_trt.runtime.module.CompiledModule` (an ``fx.GraphModule``, for
         ExportedProgram files) or ``torch.jit.ScriptModule``
         (TorchScript files), called like the compiled module; ``torch_trt.report`` works on it.
+        A file saved from a compiled causal LM gives a :class:`torch_trt.llm.CausalLM` (not a
+        module: it has ``generate``; :func:`torch_trt.llm.load` is its typed loader).
 
     Raises:
         SerializationError: the file is corrupt, truncated, foreign, unsafe (pickled Python
@@ -342,6 +385,11 @@ def load(
         )
     else:
         object.__setattr__(module, "_torch_trt_report", rep)
+    if "llm" in manifest and isinstance(module, fx.GraphModule):
+        from torch_trt.llm.saved import from_manifest
+
+        # Not an nn.Module: the one exception to the return type, typed by torch_trt.llm.load.
+        return from_manifest(module, manifest["llm"], str(path))  # type: ignore[return-value]
     return module
 
 

@@ -26,23 +26,30 @@ def llama(**kw: Any) -> torch.nn.Module:
     return hf.LlamaForCausalLM(hf.LlamaConfig(**{**SMALL, **kw})).eval()
 
 
-def test_precision_other_than_fp32_names_issue_11() -> None:
-    """fp16/bf16 are refused with NotImplementedError pointing at issue 11."""
-    with pytest.raises(NotImplementedError, match=r"precision='fp16'.*issue 11"):
-        torch_trt.llm.compile_causal_lm(llama(), max_seq_len=8, precision="fp16")
+def test_precision_contradicting_the_model_is_refused() -> None:
+    """A reduced-precision model asked for another precision, unknown precisions and mixed
+    weight dtypes are refused naming the dtypes and what to do."""
+    with pytest.raises(ValueError, match=r"precision='bf16' contradicts LlamaForCausalLM's "):
+        torch_trt.llm.compile_causal_lm(llama().half(), max_seq_len=8, precision="bf16")
+    with pytest.raises(ValueError, match=r"torch.float16 weights.*model.to\(torch.float32\)"):
+        torch_trt.llm.compile_causal_lm(llama().half(), max_seq_len=8, precision=torch.float32)
+    with pytest.raises(ValueError, match=r"precision must be None .* got 'int8'"):
+        torch_trt.llm.compile_causal_lm(llama(), max_seq_len=8, precision="int8")
+    mixed = llama()
+    mixed.lm_head.half()
+    with pytest.raises(ValueError, match=r"weights of \['torch.float16', 'torch.float32'\]"):
+        torch_trt.llm.compile_causal_lm(mixed, max_seq_len=8)
 
 
 def test_arguments_are_checked() -> None:
-    """Training mode, bad limits, limits past the position table and non-fp32 weights are
-    refused with what to do."""
+    """Training mode, bad limits and limits past the position table are refused with what to
+    do."""
     with pytest.raises(ValueError, match=r"training mode .* model.eval\(\)"):
         torch_trt.llm.compile_causal_lm(llama().train(), max_seq_len=8)
     with pytest.raises(ValueError, match="max_batch must be a positive int, got 0"):
         torch_trt.llm.compile_causal_lm(llama(), max_seq_len=8, max_batch=0)
     with pytest.raises(ValueError, match="max_seq_len=64 exceeds .* max_position_embeddings=32"):
         torch_trt.llm.compile_causal_lm(llama(max_position_embeddings=32), max_seq_len=64)
-    with pytest.raises(ValueError, match=r"needs torch.float32 weights.*model.float\(\)"):
-        torch_trt.llm.compile_causal_lm(llama().half(), max_seq_len=8)
     with pytest.raises(TypeError, match="takes a transformers causal LM"):
         torch_trt.llm.compile_causal_lm(torch.nn.Linear(2, 2), max_seq_len=8)
 

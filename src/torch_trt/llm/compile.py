@@ -18,9 +18,10 @@ from torch_trt.inputs import Input
 from torch_trt.llm.generate import CausalLM
 from torch_trt.llm.model import CacheSpec, DecoderStep, llm_attention, probe
 from torch_trt.llm.report import CausalLMReport
+from torch_trt.settings import PRECISIONS
 
-# The precision helper (issue 11) is adding fp16/bf16 engines on another branch.
-_PRECISIONS = {"fp32": torch.float32, "float32": torch.float32, torch.float32: torch.float32}
+# ``precision`` names by dtype, for the compile setting and for messages.
+_NAMES = {dtype: name for name, dtype in PRECISIONS.items()}
 
 
 def compile_causal_lm(
@@ -28,7 +29,7 @@ def compile_causal_lm(
     *,
     max_seq_len: int,
     max_batch: int = 1,
-    precision: str | torch.dtype = "fp32",
+    precision: str | torch.dtype | None = None,
     **settings: Any,
 ) -> CausalLM:
     """Compile a ``transformers`` causal LM into an engine that decodes with a static KV cache.
@@ -40,7 +41,12 @@ def compile_causal_lm(
         max_seq_len: cache positions per sequence: prompt plus generated tokens (left padding
             included) must fit. The cache costs memory in proportion (see docs/llm.md).
         max_batch: the largest number of sequences generated together.
-        precision: ``"fp32"`` (fp16/bf16 engines are issue 11's).
+        precision: ``None`` (the default) compiles the model in its own dtype (fp32, or a
+            model already converted with ``.half()`` / ``.to(torch.bfloat16)``). ``"fp16"`` or
+            ``"bf16"`` (or the torch dtype) on an fp32 model runs matrix multiplies and
+            attention in that type and numerically sensitive ops in fp32 (the autocast pass,
+            docs/precision.md); the KV cache is then kept in the low type. Logits come out in
+            the model's dtype, as eager returns them.
         **settings: options of :class:`torch_trt.CompileSettings`; ``min_block_size`` defaults
             to 1 and ``require_full_compilation`` to True, so an op that cannot run in TensorRT
             is named at compile time instead of splitting the step.
@@ -58,25 +64,29 @@ def compile_causal_lm(
         ...                                      runtime="reference")
         >>> tokens = lm.generate(input_ids, max_new_tokens=16)
     """
-    dtype = _check(model, max_seq_len, max_batch, precision)
+    dtype, low = _check(model, max_seq_len, max_batch, precision)
     window = sliding_window(model.config, max_seq_len)
     specs = probe(model, window)
     if any(s.dtype != dtype for s in specs):
         raise UnsupportedModelError(
             f"{type(model).__name__} keeps its KV cache in {specs[0].dtype}, not {dtype}"
         )
+    if low is not None:  # the cache holds what the low-precision engine computes
+        specs = [dataclasses.replace(s, dtype=low) for s in specs]
     step = DecoderStep(model, max_seq_len, window).eval()
     options: dict[str, Any] = {"min_block_size": 1, "require_full_compilation": True}
+    if low is not None:
+        options["precision"] = _NAMES[low]
     options.update(settings)
     from torch_trt.dynamo.compile import compile as dynamo_compile
 
     with llm_attention(model):
         compiled = dynamo_compile(step, step_inputs(specs, max_batch, max_seq_len), **options)
-    full = _report(compiled, type(model).__name__, specs, max_batch, max_seq_len)
+    full = causal_lm_report(compiled, type(model).__name__, specs, max_batch, max_seq_len)
     return CausalLM(compiled, model.config, specs, max_batch, max_seq_len, full)
 
 
-def _report(
+def causal_lm_report(
     compiled: torch.fx.GraphModule,
     model: str,
     specs: list[CacheSpec],
@@ -102,13 +112,11 @@ def _report(
     )
 
 
-def _check(model: Any, max_seq_len: int, max_batch: int, precision: Any) -> torch.dtype:
-    """Validate the arguments; the dtype the model's weights (and cache) must have."""
-    if precision not in _PRECISIONS:
-        raise NotImplementedError(
-            f"precision={precision!r}: torch_trt.llm builds fp32 engines for now; fp16/bf16 "
-            "engines come with reduced-precision compilation (issue 11). Use precision='fp32'"
-        )
+def _check(
+    model: Any, max_seq_len: int, max_batch: int, precision: Any
+) -> tuple[torch.dtype, torch.dtype | None]:
+    """Validate the arguments; the model's dtype and the low type the autocast pass should
+    use (``None``: compile the model in its own dtype)."""
     if not isinstance(model, torch.nn.Module) or not hasattr(model, "config"):
         raise TypeError(
             f"compile_causal_lm takes a transformers causal LM (a PreTrainedModel with a config),"
@@ -128,14 +136,36 @@ def _check(model: Any, max_seq_len: int, max_batch: int, precision: Any) -> torc
             f"max_seq_len={max_seq_len} exceeds the model's max_position_embeddings="
             f"{positions}: positions past it have no embedding"
         )
-    dtype = _PRECISIONS[precision]
-    wrong = {p.dtype for p in model.parameters() if p.is_floating_point() and p.dtype != dtype}
-    if wrong:
+    return _dtypes(model, precision)
+
+
+def _dtypes(model: Any, precision: Any) -> tuple[torch.dtype, torch.dtype | None]:
+    """The model's float dtype and the autocast type ``precision`` asks of it."""
+    name = type(model).__name__
+    if isinstance(precision, torch.dtype) and precision in _NAMES:
+        precision = _NAMES[precision]
+    if precision is not None and precision not in PRECISIONS:
         raise ValueError(
-            f"precision={precision!r} needs {dtype} weights, but {type(model).__name__} has "
-            f"{sorted(map(str, wrong))}; convert it with model.float() first"
+            f"precision must be None (the model's own dtype), one of {tuple(PRECISIONS)} or "
+            f"their torch dtypes, got {precision!r}"
         )
-    return dtype
+    found = {p.dtype for p in model.parameters() if p.is_floating_point()}
+    if len(found) > 1 or not found <= set(_NAMES):
+        raise ValueError(
+            f"{name} has weights of {sorted(map(str, found))}; torch_trt.llm compiles a model "
+            "whose weights are all float32, float16 or bfloat16: convert it with model.to(...)"
+        )
+    dtype = found.pop() if found else torch.float32
+    want = dtype if precision is None else PRECISIONS[precision]
+    if want == dtype:
+        return dtype, None
+    if dtype != torch.float32:
+        raise ValueError(
+            f"precision={precision!r} contradicts {name}'s {dtype} weights: a reduced-precision "
+            f"model compiles in its own dtype. Leave precision out (or pass "
+            f"{_NAMES[dtype]!r}), or convert the model with model.to({want}) first"
+        )
+    return dtype, want
 
 
 def sliding_window(config: Any, max_seq_len: int) -> int | None:

@@ -102,7 +102,8 @@ class StaticKVCache:
         *a: Any,
         **k: Any,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Write this step's keys and values; return the layer's whole cache."""
+        """Write this step's keys and values; return the layer's whole cache (in the keys'
+        dtype: a cache kept in a lower precision than the model computes is cast back)."""
         if self.caches is None:
             self.specs[layer_idx] = (_spec(key_states), _spec(value_states))
             return key_states, value_states
@@ -110,9 +111,11 @@ class StaticKVCache:
         for cache, new in zip(
             self.caches[2 * layer_idx : 2 * layer_idx + 2], (key_states, value_states), strict=True
         ):
-            updated = torch.ops.torch_trt.kv_cache_update(cache, new, self.write_indices)
+            updated = torch.ops.torch_trt.kv_cache_update(
+                cache, new.to(cache.dtype), self.write_indices
+            )
             cache.copy_(updated)
-            out.append(updated)
+            out.append(updated.to(new.dtype))
         return out[0], out[1]
 
 
