@@ -382,6 +382,30 @@ def _new_filled(fill: int) -> Rule:
     return rule
 
 
+def _relu6_of_shift(graph: fx.Graph, node: fx.Node) -> fx.Node:
+    """``clamp(clamp(x + 3, 0), None, 6)``, the common part of hardsigmoid and hardswish."""
+    shifted = call(graph, node, aten.add.Tensor, (node.args[0], 3))
+    low = call(graph, node, aten.clamp.default, (shifted, 0))
+    return call(graph, node, aten.clamp.default, (low, None, 6))
+
+
+def _hardsigmoid(graph: fx.Graph, node: fx.Node) -> fx.Node | None:
+    # hardsigmoid(x) = clamp(x + 3, 0, 6) / 6, as torch's decomposition writes it.
+    x = _tensor(node.args[0]) if len(node.args) == 1 else None
+    if node.kwargs or x is None or not x.is_floating_point():
+        return None
+    return call(graph, node, aten.div.Tensor, (_relu6_of_shift(graph, node), 6))
+
+
+def _hardswish(graph: fx.Graph, node: fx.Node) -> fx.Node | None:
+    # hardswish(x) = x * clamp(x + 3, 0, 6) / 6, as torch's decomposition writes it.
+    x = _tensor(node.args[0]) if len(node.args) == 1 else None
+    if node.kwargs or x is None or not x.is_floating_point():
+        return None
+    product = call(graph, node, aten.mul.Tensor, (node.args[0], _relu6_of_shift(graph, node)))
+    return call(graph, node, aten.div.Tensor, (product, 6))
+
+
 def _renamed(op: Any) -> Rule:
     def rule(graph: fx.Graph, node: fx.Node) -> fx.Node | None:
         return call(graph, node, op, tuple(node.args), **node.kwargs)
@@ -468,6 +492,9 @@ RULES: dict[Any, Rule] = {
     aten.new_ones.default: _new_filled(1),
     aten.new_zeros.default: _new_filled(0),
     aten.__and__.Tensor: _renamed(aten.bitwise_and.Tensor),
+    aten.hardsigmoid.default: _hardsigmoid,
+    aten.hardswish.default: _hardswish,
+    aten.hardswish_.default: _in_place,
     aten.relu_.default: _in_place,
     aten.add_.Tensor: _in_place,
     aten.silu_.default: _in_place,
