@@ -7,8 +7,9 @@ with their reasons, and the outputs.
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -17,7 +18,6 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 import torch_trt
-from torch_trt.dynamo import decompose as decompose_module
 from torch_trt.dynamo.capture import capture
 from torch_trt.dynamo.lower import clean_up, decomposition_table, lower
 from torch_trt.dynamo.partition import partition
@@ -46,17 +46,34 @@ def _placements(gm: fx.GraphModule) -> Counter[tuple[str, bool, str | None]]:
     return Counter((p.op, p.engine is not None, p.reason) for p in part.placements.values())
 
 
+@contextlib.contextmanager
+def _retraces() -> Iterator[list[int]]:
+    """Counts the calls of ``run_decompositions`` inside the block."""
+    calls: list[int] = []
+    original = torch.export.ExportedProgram.run_decompositions
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(torch.export.ExportedProgram, "run_decompositions", counting)
+        yield calls
+
+
 def _compare(model: nn.Module, inputs: list[Any], *, selective: bool) -> None:
     ep = capture(model.eval(), inputs, None)
     before = str(ep.graph)
-    new, old = lower(ep), _full_retrace(ep)
+    with _retraces() as calls:
+        new = lower(ep)
+    assert (calls == []) == selective
+    old = _full_retrace(ep)
     assert str(ep.graph) == before, "lowering changed the exported program"
     assert _ops(new) == _ops(old)
     assert _placements(new) == _placements(old)
     with torch.no_grad():
         for a, b in zip(new(*inputs), old(*inputs), strict=True):
             torch.testing.assert_close(a, b, rtol=0, atol=0)
-    assert decompose_module._plan(ep.graph, decomposition_table()) or not selective
 
 
 class Convs(nn.Module):
@@ -102,6 +119,23 @@ class Views(nn.Module):
         return r, s, u, c, a * b, w, z
 
 
+class Reshapes(nn.Module):
+    """hardswish (in place too) and hardsigmoid; reshape of contiguous, viewable non-contiguous and
+    non-viewable inputs, and after attention (strides of the inference kernel the retrace picks)."""
+
+    def forward(self, x: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        h = x * 3
+        h = F.hardswish(h, inplace=True) + F.hardsigmoid(h) + F.hardswish(x)
+        y = x * 2
+        a = y.reshape(2, -1)
+        b = y.transpose(1, 2).reshape(2, -1, 3)
+        c = y.transpose(1, 2).reshape(2, 1, 4, -1)
+        d = y.transpose(1, 2).reshape(2, -1)
+        o = F.scaled_dot_product_attention(q, q, q)
+        e = o.reshape(1, -1, 16, 8).transpose(1, 2).reshape(1, 16, -1)
+        return a, b, c, d, e, h
+
+
 class MutatesInput(nn.Module):
     """An in-place op on an input: a real side effect, left to the retrace."""
 
@@ -123,6 +157,12 @@ CASES: list[tuple[str, Callable[[], nn.Module], Callable[[], list[Any]], bool]] 
         lambda: [torch.randn(2, 4, 3), torch.randint(0, 2, (2, 4, 3))],
         True,
     ),
+    (
+        "reshapes",
+        Reshapes,
+        lambda: [torch.randn(2, 3, 4), torch.randn(1, 2, 16, 8)],
+        True,
+    ),
     ("mutates_input", MutatesInput, lambda: [torch.randn(2, 3)], False),
 ]
 
@@ -138,7 +178,7 @@ def test_selective_lowering_equals_full_retrace(
     _compare(make(), inputs(), selective=selective)
 
 
-def test_resnet18_is_lowered_without_retrace(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resnet18_is_lowered_without_retrace() -> None:
     """ResNet-18 needs no retrace at all, and its graph is the retrace's."""
     import torchvision.models as tvm
 
@@ -147,31 +187,24 @@ def test_resnet18_is_lowered_without_retrace(monkeypatch: pytest.MonkeyPatch) ->
     x = torch.randn(1, 3, 32, 32)
     ep = capture(model, [x], None)
     old = _full_retrace(ep)
-    calls: list[int] = []
-    original = torch.export.ExportedProgram.run_decompositions
-
-    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
-        calls.append(1)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(torch.export.ExportedProgram, "run_decompositions", counting)
-    new = lower(ep)
+    with _retraces() as calls:
+        new = lower(ep)
     assert calls == []
     assert _ops(new) == _ops(old)
     assert _placements(new) == _placements(old)
 
 
-def test_mobilenet_falls_back_to_the_retrace_and_matches() -> None:
-    """A program with an op no rule covers (hardswish) is retraced whole; same graph."""
+def test_mobilenet_is_lowered_without_retrace() -> None:
+    """MobileNetV3 (in-place hardswish, hardsigmoid) needs no retrace; same graph."""
     import torchvision.models as tvm
 
     torch.manual_seed(0)
-    _compare(tvm.mobilenet_v3_small().eval(), [torch.randn(1, 3, 64, 64)], selective=False)
+    _compare(tvm.mobilenet_v3_small().eval(), [torch.randn(1, 3, 64, 64)], selective=True)
 
 
-def test_bert_layer_matches_the_retrace() -> None:
-    """A Hugging Face BERT layer (attention strides the rules cannot know: retraced) lowers to
-    the retrace's graph."""
+def test_bert_layer_is_lowered_without_retrace() -> None:
+    """A Hugging Face BERT layer (attention, then reshapes reading its strides) needs no retrace,
+    and lowers to the retrace's graph."""
     import transformers
 
     config = transformers.BertConfig(
@@ -186,7 +219,10 @@ def test_bert_layer_matches_the_retrace() -> None:
     model = transformers.BertModel(config).eval()
     ids = torch.randint(0, 128, (1, 8))
     ep = capture(model, [ids], None)
-    assert _ops(lower(ep)) == _ops(_full_retrace(ep))
+    with _retraces() as calls:
+        new = lower(ep)
+    assert calls == []
+    assert _ops(new) == _ops(_full_retrace(ep))
 
 
 def test_compile_result_unchanged_by_selective_lowering() -> None:

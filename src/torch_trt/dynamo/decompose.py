@@ -47,8 +47,9 @@ def decompose(ep: torch.export.ExportedProgram, table: Mapping[Any, Any]) -> fx.
     if _plan(ep.graph, table):
         gm = ep.module()
         assert isinstance(gm, fx.GraphModule)
-        if _rewrite(gm, table):
-            return gm
+        with torch.no_grad():  # as the retrace, which picks kernels (attention's) for inference
+            if _rewrite(gm, table):
+                return gm
     gm = ep.run_decompositions(dict(table)).module()
     assert isinstance(gm, fx.GraphModule)
     return gm
@@ -115,15 +116,20 @@ def _rewrite(gm: fx.GraphModule, table: Mapping[Any, Any]) -> bool:
     mode = _fake_mode(graph)
     for node in list(graph.nodes):
         if mode is not None and not _refresh(node, mode):
+            log.debug("torch-trt: %s changed its value; full decomposition retrace", node.name)
             return False
         current = node
         while needs_decomposition(current, table):  # a rule's output may need a rule in turn
             rule = REWRITES.get(current.target)
-            if rule is None:
-                return False
-            with graph.inserting_before(current):
-                new = rule(graph, current)
-            if new is None:
+            if rule is not None:
+                with graph.inserting_before(current):
+                    new = rule(graph, current)
+            if rule is None or new is None:
+                log.debug(
+                    "torch-trt: no rule rewrites %s (%s); full decomposition retrace",
+                    current.name,
+                    current.target,
+                )
                 return False
             current.replace_all_uses_with(new)
             graph.erase_node(current)
@@ -199,9 +205,10 @@ def _agree(a: Any, b: Any) -> bool:
     return a.dtype == b.dtype and tuple(a.shape) == tuple(b.shape)
 
 
-# Ops kept whole whose output strides the retrace takes from a kernel choice made inside their
-# composite implementation (attention's CPU flash kernel returns a (B, L, H, D) buffer viewed as
-# (B, H, L, D)); fake-running them here does not reproduce it.
-UNCERTAIN_STRIDES = frozenset({aten.scaled_dot_product_attention.default})
+# Ops kept whole whose output strides fake-running them here would not reproduce. None today:
+# attention's strides depend on the CPU kernel chosen inside its composite implementation (the
+# flash kernel returns a (B, L, H, D) buffer viewed as (B, H, L, D)), which the rewrite picks as
+# the retrace does by running without grad.
+UNCERTAIN_STRIDES: frozenset[object] = frozenset()
 
 REWRITES: dict[Any, Rule] = {op: _guarded(rule) for op, rule in RULES.items()}

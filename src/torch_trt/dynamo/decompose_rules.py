@@ -9,6 +9,7 @@ a new node, or an existing one when the op is a no-op in an inference graph.
 
 from __future__ import annotations
 
+import contextlib
 import operator
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -164,14 +165,31 @@ def _adaptive_avg_pool2d(graph: fx.Graph, node: fx.Node) -> fx.Node | None:
 
 
 def _as_view(graph: fx.Graph, node: fx.Node, shape: Sequence[Any]) -> fx.Node | None:
-    """``view(x, shape)`` for an op that reshapes a contiguous input (otherwise torch copies)."""
+    """What ATen's ``reshape`` does: ``view(x, shape)`` for a contiguous ``x``; else a view with
+    the inferred shape (no ``-1``) when the strides of ``x`` allow one, else that view of
+    ``clone(x, memory_format=contiguous)``."""
     x = _strides(node.args[0])
     out = _tensor(node)
     if x is None or out is None or not _static(x.shape) or not _static(out.shape):
         return None
-    if not x.is_contiguous():
-        return None
-    return call(graph, node, aten.view.default, (node.args[0], list(shape)))
+    if x.is_contiguous():
+        return call(graph, node, aten.view.default, (node.args[0], list(shape)))
+    source = node.args[0]
+    if not _viewable(x, list(out.shape)):
+        contiguous = torch.contiguous_format
+        source = call(graph, node, aten.clone.default, (source,), memory_format=contiguous)
+    return call(graph, node, aten.view.default, (source, list(out.shape)))
+
+
+def _viewable(x: torch.Tensor, shape: list[int]) -> bool:
+    """Whether ``x`` can be viewed as ``shape`` without a copy (ATen's stride computation)."""
+    mode = torch._guards.detect_fake_mode([x])
+    try:
+        with mode if mode is not None else contextlib.nullcontext():
+            x.view(shape)
+    except (RuntimeError, ValueError):  # fake tensors raise ValueError, real ones RuntimeError
+        return False
+    return True
 
 
 def _reshape(graph: fx.Graph, node: fx.Node) -> fx.Node | None:
@@ -272,21 +290,30 @@ def _to_device(graph: fx.Graph, node: fx.Node) -> fx.Node | None:
 
 def _to_dtype_layout(graph: fx.Graph, node: fx.Node) -> fx.Node | None:
     # to(x, *, dtype, layout, device, pin_memory, non_blocking, copy, memory_format): only the
-    # no-op form (same dtype, device and layout) is rewritten here.
+    # forms with the same dtype, device and layout are rewritten here: x itself when x already
+    # has the memory format, else _to_copy with the same keywords.
     x = _tensor(node.args[0]) if len(node.args) == 1 else None
     kw = node.kwargs
     if (
         x is None
-        or set(kw) - {"dtype", "layout", "device"}
+        or set(kw) - {"dtype", "layout", "device", "memory_format"}
         or not isinstance(node.args[0], fx.Node)
     ):
         return None
     same_dtype = kw.get("dtype") in (None, x.dtype)
     device: Any = kw.get("device")
     same_device = device is None or torch.device(device) == x.device
-    if same_dtype and same_device and kw.get("layout") in (None, torch.strided):
+    if not (same_dtype and same_device and kw.get("layout") in (None, torch.strided)):
+        return None
+    fmt: Any = kw.get("memory_format")
+    if fmt in (None, torch.preserve_format):
         return node.args[0]
-    return None
+    strided = _strides(node.args[0])
+    if strided is None:
+        return None
+    if strided.is_contiguous(memory_format=fmt):
+        return node.args[0]
+    return call(graph, node, aten._to_copy.default, (node.args[0],), **kw)
 
 
 def _split(graph: fx.Graph, node: fx.Node) -> fx.Node | None:
@@ -353,6 +380,30 @@ def _new_filled(fill: int) -> Rule:
         return call(graph, node, aten.full.default, (list(_arg(node, 1)), value), **kwargs)
 
     return rule
+
+
+def _relu6_of_shift(graph: fx.Graph, node: fx.Node) -> fx.Node:
+    """``clamp(clamp(x + 3, 0), None, 6)``, the common part of hardsigmoid and hardswish."""
+    shifted = call(graph, node, aten.add.Tensor, (node.args[0], 3))
+    low = call(graph, node, aten.clamp.default, (shifted, 0))
+    return call(graph, node, aten.clamp.default, (low, None, 6))
+
+
+def _hardsigmoid(graph: fx.Graph, node: fx.Node) -> fx.Node | None:
+    # hardsigmoid(x) = clamp(x + 3, 0, 6) / 6, as torch's decomposition writes it.
+    x = _tensor(node.args[0]) if len(node.args) == 1 else None
+    if node.kwargs or x is None or not x.is_floating_point():
+        return None
+    return call(graph, node, aten.div.Tensor, (_relu6_of_shift(graph, node), 6))
+
+
+def _hardswish(graph: fx.Graph, node: fx.Node) -> fx.Node | None:
+    # hardswish(x) = x * clamp(x + 3, 0, 6) / 6, as torch's decomposition writes it.
+    x = _tensor(node.args[0]) if len(node.args) == 1 else None
+    if node.kwargs or x is None or not x.is_floating_point():
+        return None
+    product = call(graph, node, aten.mul.Tensor, (node.args[0], _relu6_of_shift(graph, node)))
+    return call(graph, node, aten.div.Tensor, (product, 6))
 
 
 def _renamed(op: Any) -> Rule:
@@ -441,6 +492,9 @@ RULES: dict[Any, Rule] = {
     aten.new_ones.default: _new_filled(1),
     aten.new_zeros.default: _new_filled(0),
     aten.__and__.Tensor: _renamed(aten.bitwise_and.Tensor),
+    aten.hardsigmoid.default: _hardsigmoid,
+    aten.hardswish.default: _hardswish,
+    aten.hardswish_.default: _in_place,
     aten.relu_.default: _in_place,
     aten.add_.Tensor: _in_place,
     aten.silu_.default: _in_place,
