@@ -403,3 +403,82 @@ def test_dynamo_compile_keeps_pass_through_as_a_setting(
         _close(out(x), model, x)
     with pytest.raises(TypeError, match="pass_through_build_failures must be a bool"):
         torch_trt.dynamo.compile(model, [x], pass_through_build_failures="yes")
+
+
+def test_torch_tensorrt_engine_cache_options_use_the_cache(
+    small: tuple[torch.nn.Module, torch.Tensor], tmp_path: Path
+) -> None:
+    """cache_built_engines + reuse_cached_engines + engine_cache_dir store, then hit."""
+    model, x = small
+    options = {
+        "cache_built_engines": True,
+        "reuse_cached_engines": True,
+        "engine_cache_dir": str(tmp_path),
+        "engine_cache_size": 1 << 30,
+    }
+    first = torch_trt.compile(model, inputs=[x], runtime="reference", **options)
+    second = torch_trt.compile(model, inputs=[x], runtime="reference", **options)
+    assert [e.cache for e in torch_trt.report(first).engine_info] == ["miss"]
+    assert [e.cache for e in torch_trt.report(second).engine_info] == ["hit"]
+    assert any(tmp_path.iterdir())
+    _close(second(x), model, x)
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (
+            {"cache_built_engines": True, "reuse_cached_engines": True, "engine_cache_dir": "/c"},
+            {"cache_dir": "/c"},
+        ),
+        ({"cache_built_engines": False, "reuse_cached_engines": False}, {"cache_dir": False}),
+        (
+            {"cache_built_engines": True, "reuse_cached_engines": True, "engine_cache_size": 7},
+            {"cache_dir": "/env", "cache_max_bytes": 7},
+        ),
+        (
+            {"cache_built_engines": True, "reuse_cached_engines": True, "cache_dir": "/env"},
+            {"cache_dir": "/env"},
+        ),
+    ],
+)
+def test_engine_cache_options_translate(
+    options: dict[str, Any], expected: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Torch-TensorRT cache names become cache_dir / cache_max_bytes; the directory
+    defaults to $TORCH_TRT_CACHE_DIR, then to one under the temporary directory."""
+    monkeypatch.setenv("TORCH_TRT_CACHE_DIR", "/env")
+    assert _migrate.translate(options, "dynamo") == expected
+    monkeypatch.delenv("TORCH_TRT_CACHE_DIR")
+    on = {"cache_built_engines": True, "reuse_cached_engines": True}
+    default = _migrate.translate(on, "dynamo")["cache_dir"]
+    assert Path(default).name == "torch_trt_engine_cache"
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"cache_built_engines": True}, ValueError, "stores and reuses together"),
+        ({"reuse_cached_engines": True, "cache_built_engines": False}, ValueError, "both True"),
+        ({"engine_cache_dir": "/c"}, ValueError, "engine_cache_dir takes effect with"),
+        ({"engine_cache_size": 5}, ValueError, "engine_cache_size takes effect with"),
+        ({"cache_built_engines": 1, "reuse_cached_engines": 1}, TypeError, "must be a bool"),
+        (
+            {
+                "cache_built_engines": True,
+                "reuse_cached_engines": True,
+                "engine_cache_dir": "/a",
+                "cache_dir": "/b",
+            },
+            ValueError,
+            "cache_dir='/b' disagrees with",
+        ),
+        ({"custom_engine_cache": object()}, TypeError, "on-disk one of docs/cache.md"),
+    ],
+)
+def test_engine_cache_options_refused(
+    options: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    """Cache options that would do nothing or contradict each other raise, naming why."""
+    with pytest.raises(error, match=re.escape(message)):
+        _migrate.translate(options, "dynamo")

@@ -7,6 +7,8 @@ torch-trt does anyway (``sparse_weights=False``) is accepted; any other value ra
 
 from __future__ import annotations
 
+import os
+import tempfile
 from typing import Any
 
 import torch
@@ -44,11 +46,11 @@ UNSUPPORTED: dict[str, tuple[tuple[object, ...], str]] = {
         (False, True),
         "engines are deserialized at their first call, never during compile",
     ),
-    "cache_built_engines": ((False,), "no engine cache yet"),
-    "reuse_cached_engines": ((False,), "no engine cache yet"),
-    "engine_cache_dir": ((), "no engine cache yet"),
-    "engine_cache_size": ((), "no engine cache yet"),
-    "custom_engine_cache": ((None,), "no engine cache yet"),
+    "custom_engine_cache": (
+        (None,),
+        "the engine cache is the on-disk one of docs/cache.md (engine_cache_dir picks its "
+        "directory)",
+    ),
     "use_explicit_typing": ((True,), "networks are always strongly typed"),
     "use_fp32_acc": (
         (False,),
@@ -118,6 +120,13 @@ _PRECISION_KEYS = (
     "autocast_excluded_nodes",
     "truncate_double",
     "truncate_long_and_double",
+)
+# Torch-TensorRT names that this module maps onto the engine cache settings.
+_CACHE_KEYS = (
+    "cache_built_engines",
+    "reuse_cached_engines",
+    "engine_cache_dir",
+    "engine_cache_size",
 )
 
 
@@ -224,6 +233,46 @@ def _truncate(options: dict[str, Any]) -> bool | None:
     return next(iter(given.values())) if given else None
 
 
+def _cache_options(options: dict[str, Any]) -> dict[str, Any]:
+    """``cache_built_engines`` / ``reuse_cached_engines`` / ``engine_cache_dir`` /
+    ``engine_cache_size`` as ``cache_dir`` / ``cache_max_bytes``. The cache of ``docs/cache.md``
+    stores and reuses together, so the two switches must agree; a directory or size without the
+    switches on would do nothing in Torch-TensorRT either, so it is refused."""
+    given = {k: options[k] for k in _CACHE_KEYS if k in options}
+    if not given:
+        return {}
+    for key in ("cache_built_engines", "reuse_cached_engines"):
+        if key in given and not isinstance(given[key], bool):
+            raise TypeError(f"{key} must be a bool, got {given[key]!r}")
+    store = given.get("cache_built_engines", False)
+    reuse = given.get("reuse_cached_engines", False)
+    if store != reuse:
+        raise ValueError(
+            f"cache_built_engines={store} with reuse_cached_engines={reuse}: torch-trt's engine "
+            "cache stores and reuses together; set both True (cache on) or both False "
+            "(see docs/cache.md)"
+        )
+    sized = {k: given[k] for k in ("engine_cache_dir", "engine_cache_size") if k in given}
+    if not store and sized:
+        names = ", ".join(sized)
+        raise ValueError(
+            f"{names} takes effect with cache_built_engines=True and reuse_cached_engines=True "
+            "only; pass those too, or cache_dir= (see docs/cache.md)"
+        )
+    directory: object = False
+    if store:
+        directory = given.get("engine_cache_dir") or os.environ.get("TORCH_TRT_CACHE_DIR")
+        directory = directory or os.path.join(tempfile.gettempdir(), "torch_trt_engine_cache")
+    out: dict[str, Any] = {"cache_dir": directory}
+    if "engine_cache_size" in given:
+        out["cache_max_bytes"] = given["engine_cache_size"]
+    for ours, value in out.items():
+        if ours in options and options[ours] != value:
+            theirs = ", ".join(f"{k}={v!r}" for k, v in given.items())
+            raise ValueError(f"{ours}={options[ours]!r} disagrees with {theirs}; give one")
+    return out
+
+
 def translate(options: dict[str, Any], ir: str | None) -> dict[str, Any]:
     """``options`` as :class:`CompileSettings` keywords; Torch-TensorRT names that mean what
     torch-trt does are dropped after their check, others raise.
@@ -238,10 +287,12 @@ def translate(options: dict[str, Any], ir: str | None) -> dict[str, Any]:
     Returns:
         The options for :class:`CompileSettings`.
     """
-    out: dict[str, Any] = _precision_options(options)
+    out: dict[str, Any] = _precision_options(options) | _cache_options(options)
     for key, value in options.items():
         if key in _PRECISION_KEYS or key in ("precision", "precision_exclude"):
             continue  # handled by _precision_options
+        elif key in _CACHE_KEYS or (key in out and key in ("cache_dir", "cache_max_bytes")):
+            continue  # handled by _cache_options
         elif key == "optimization_level" and value is None:
             continue  # Torch-TensorRT's "builder default", which is our default (3)
         elif key == "workspace_size" and value == 0 and type(value) is int:
