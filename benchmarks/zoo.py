@@ -135,6 +135,7 @@ def _child(name: str, runtime: str) -> dict[str, Any]:
     compiled = torch_trt.dynamo.compile(model, inputs, min_block_size=1, runtime=runtime)
     seconds = time.perf_counter() - start
     peak = _status_kb("VmHWM")
+    held = _status_kb("VmRSS")
     rep = torch_trt.report(compiled)
     stages = {k: round(v, 3) for k, v in rep.stage_seconds.items()}
     return {
@@ -151,6 +152,7 @@ def _child(name: str, runtime: str) -> dict[str, Any]:
         "weight_mb": round(weights / 2**20, 2),
         "peak_rss_over_baseline_mb": round((peak - baseline) / 1024, 1),
         "memory_x_weights": round((peak - baseline) * 1024 / max(weights, 1), 2),
+        "rss_after_over_baseline_mb": round((held - baseline) / 1024, 1),
     }
 
 

@@ -7,6 +7,9 @@ when some input is dynamic and, when asked, a progress monitor. A refused build 
 
 from __future__ import annotations
 
+import ctypes
+import functools
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -115,3 +118,30 @@ def build_engine(
     """
     config, profile = configure(network, settings, shapes)
     return build_configured(network, config, settings, name), profile
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (musl, ...)
+        return None
+    trim: Callable[[int], int] | None = getattr(libc, "malloc_trim", None)
+    return trim
+
+
+def return_free_memory() -> bool:
+    """Hand freed heap memory back to the operating system (glibc's ``malloc_trim``).
+
+    Conversion frees float64 temporaries and a build frees the builder's working memory in many
+    pieces that glibc otherwise keeps mapped; they would count in the resident memory of the
+    next build and of the compiled module (ResNet-18: 24 MB of 80 MB). Called before each build
+    and after each network is released; a no-op off glibc.
+
+    Returns:
+        True when memory was handed back.
+    """
+    trim = _malloc_trim()
+    return bool(trim(0)) if trim is not None else False

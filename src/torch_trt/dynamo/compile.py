@@ -15,6 +15,7 @@ from torch import fx
 
 from torch_trt import progress
 from torch_trt._migrate import translate
+from torch_trt.build import return_free_memory
 from torch_trt.cache import CacheSession, cached_build, open_session
 from torch_trt.convert import ops as _ops  # noqa: F401  (registers the converters)
 from torch_trt.convert.census import layer_census
@@ -262,6 +263,7 @@ def _build_and_splice(
         for n, p in zip(network.input_names, placeholders, strict=True)
     }
     before = rep.stage_seconds.get("build", 0.0)
+    return_free_memory()  # conversion's temporaries: not under the builder's peak
     try:
         with rep.stage("build"):
             engine, profile, cached = cached_build(network, sub, s, name, shapes, session)
@@ -283,6 +285,7 @@ def _build_and_splice(
             reference = read_network(network.net).to_bytes()
     census, aliases = layer_census(network.net), in_place_outputs(network.net)
     network.release()  # the builder, definition and weight copies are done with
+    return_free_memory()
     with rep.stage("assemble"):
         region = BuiltRegion(name, network, engine, reference, profile, census.counts(), aliases)
         splice_engine(part.gm, region, s.runtime, s.keep_source)
@@ -291,15 +294,6 @@ def _build_and_splice(
     in_engine = sum(
         1 for n in sub.graph.nodes if n.op == "call_function" and n.name in part.placements
     )
-    rep.engine_info.append(
-        EngineInfo(
-            name,
-            in_engine,
-            network.layers,
-            len(engine),
-            build_seconds,
-            **cached.info(),
-            by_precision=census.by_precision,
-            casts=census.casts,
-        )
-    )
+    info = EngineInfo(name, in_engine, network.layers, len(engine), build_seconds, **cached.info())
+    info.by_precision, info.casts = census.by_precision, census.casts
+    rep.engine_info.append(info)
