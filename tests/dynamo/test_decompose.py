@@ -167,6 +167,147 @@ CASES: list[tuple[str, Callable[[], nn.Module], Callable[[], list[Any]], bool]] 
 ]
 
 
+class Fn(nn.Module):
+    """A module computing ``fn(*inputs)`` (one composite op per table row)."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *inputs: torch.Tensor) -> Any:
+        return self.fn(*inputs)
+
+
+def _mask_of_slices(x: torch.Tensor) -> torch.Tensor:
+    """Swin's attention mask: slices of a fresh tensor filled in place, one after the other."""
+    m = x.new_zeros((6, 6))
+    for i, (h, w) in enumerate([(slice(0, -4), slice(-4, -2)), (slice(-2, None), slice(0, 6, 2))]):
+        m[h, w] = i + 1
+    m[1:2] = -1  # one slice deep
+    return m * x
+
+
+def _fill_whole(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    y = x + 1
+    z = y * 2  # reads y before the fill
+    y[...] = 3
+    return y + z, torch.fill(x, x[1, 2])
+
+
+def _view_read_after_fill(x: torch.Tensor) -> torch.Tensor:
+    y = x + 1
+    column = y[:, 0:2]  # a view taken before the fill, read after it
+    y[1:3] = 2
+    return column * 1
+
+
+def _fill_select(x: torch.Tensor) -> torch.Tensor:
+    y = x + 1
+    y[0] = 2  # fill_ of a select: no rule
+    return y
+
+
+def _t(*shape: int) -> Callable[[], list[Any]]:
+    return lambda: [torch.randn(*shape)]
+
+
+Row = tuple[str, Callable[..., Any], Callable[[], list[Any]], bool]
+
+# Composite ops: (id, function, inputs, whether lowered without retrace).
+COMPOSITES: list[Row] = [
+    ("matmul_2d", torch.matmul, lambda: [torch.randn(3, 4), torch.randn(4, 5)], True),
+    (
+        "matmul_4d_strided",  # a permuted operand is copied contiguous before bmm
+        lambda a, b: torch.matmul(a.permute(0, 2, 1, 3) * 2, b.transpose(-1, -2)),
+        lambda: [torch.randn(2, 5, 3, 4), torch.randn(2, 3, 6, 4)],
+        True,
+    ),
+    (
+        "matmul_broadcast",
+        torch.matmul,
+        lambda: [torch.randn(2, 1, 5, 4), torch.randn(3, 4, 6)],
+        True,
+    ),
+    ("matmul_3d", torch.matmul, lambda: [torch.randn(2, 5, 4), torch.randn(2, 4, 6)], True),
+    ("matmul_3d_2d_folds", torch.matmul, lambda: [torch.randn(2, 5, 4), torch.randn(4, 6)], False),
+    ("matmul_vector", torch.matmul, lambda: [torch.randn(2, 5, 4), torch.randn(4)], False),
+    ("pad_constant", lambda x: F.pad(x, (0, 0, 1, 2, 0, 3)), _t(1, 4, 4, 3), True),
+    ("pad_value", lambda x: F.pad(x, (1, 2), value=-1.5), _t(2, 3), True),
+    ("pad_reflect_2d", lambda x: F.pad(x, (1, 2, 2, 1), mode="reflect"), _t(1, 2, 5, 5), True),
+    ("pad_reflect_unbatched", lambda x: F.pad(x, (1, 1, 1, 1), mode="reflect"), _t(2, 5, 5), True),
+    ("pad_replicate_1d", lambda x: F.pad(x, (2, 1), mode="replicate"), _t(1, 2, 5), True),
+    ("pad_replicate_3d", lambda x: F.pad(x, (1,) * 6, mode="replicate"), _t(1, 1, 3, 4, 5), True),
+    ("pad_circular", lambda x: F.pad(x, (1, 2, 0, 1), mode="circular"), _t(1, 2, 4, 5), True),
+    ("roll_dims", lambda x: torch.roll(x * 2, (-3, 2), (1, -1)), _t(2, 7, 5, 4), True),
+    ("roll_one", lambda x: torch.roll(x, 4, 0), _t(3, 2), True),
+    ("roll_flat", lambda x: torch.roll(x, 1), _t(3, 2), False),
+    (
+        "masked_fill",
+        lambda x: x.masked_fill(x > 0, -100.0).masked_fill(x < -1, 0),
+        _t(3, 4),
+        True,
+    ),
+    (
+        "masked_fill_strided",  # where keeps the transposed layout: made contiguous
+        lambda x: x.t().masked_fill(x.t() > 0, 2.0),
+        _t(3, 4),
+        True,
+    ),
+    ("fill_slices", _mask_of_slices, _t(6, 6), True),
+    ("fill_whole", _fill_whole, _t(3, 4), True),
+    ("fill_view_read_after", _view_read_after_fill, _t(4, 4), False),
+    ("fill_select", _fill_select, _t(3, 4), False),
+]
+
+
+@pytest.mark.parametrize(
+    ("fn", "inputs", "selective"), [c[1:] for c in COMPOSITES], ids=[c[0] for c in COMPOSITES]
+)
+def test_composite_rules_equal_full_retrace(
+    fn: Callable[..., Any], inputs: Callable[[], list[Any]], selective: bool
+) -> None:
+    """Each composite rule gives the retrace's ops, placements and outputs, or refuses."""
+    torch.manual_seed(0)
+    _compare(Fn(fn), inputs(), selective=selective)
+
+
+def _swin_block() -> nn.Module:
+    from torchvision.models.swin_transformer import SwinTransformerBlock
+
+    torch.manual_seed(0)
+    block = SwinTransformerBlock(dim=16, num_heads=2, window_size=[4, 4], shift_size=[2, 2])
+    return block.eval()
+
+
+def test_swin_block_is_lowered_without_retrace() -> None:
+    """A shifted-window block (pad, roll, masked attention mask, matmul) lowers to the retrace's
+    graph without retrace, and compiles to one engine matching eager."""
+    block, x = _swin_block(), torch.randn(1, 6, 6, 16)
+    _compare(block, [x], selective=True)
+    with _retraces() as calls:
+        compiled = torch_trt.dynamo.compile(block, [x], min_block_size=1, runtime="reference")
+    assert calls == []
+    assert torch_trt.report(compiled).engines == 1
+    with torch.no_grad():
+        assert torch_trt.testing.rel_error(compiled(x), block(x)) < 1e-4
+
+
+def test_swin_block_with_dynamic_batch_takes_the_retrace() -> None:
+    """With a dynamic batch the rules are not used (the program is retraced) and the compiled
+    block still matches eager at every batch size."""
+    block = _swin_block()
+    spec = torch_trt.Input(
+        min_shape=(1, 6, 6, 16), opt_shape=(2, 6, 6, 16), max_shape=(3, 6, 6, 16)
+    )
+    with _retraces() as calls:
+        compiled = torch_trt.dynamo.compile(block, [spec], min_block_size=1, runtime="reference")
+    assert calls == [1]
+    for batch in (1, 3):
+        x = torch.randn(batch, 6, 6, 16)
+        with torch.no_grad():
+            assert torch_trt.testing.rel_error(compiled(x), block(x)) < 1e-4
+
+
 @pytest.mark.parametrize(
     ("make", "inputs", "selective"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import fx
 
+from torch_trt.dynamo.decompose_composites import COMPOSITE_RULES
 from torch_trt.dynamo.decompose_rules import RULES, UNCERTAIN, Refused, Rule, value
 
 aten = torch.ops.aten
@@ -211,4 +212,4 @@ def _agree(a: Any, b: Any) -> bool:
 # the retrace does by running without grad.
 UNCERTAIN_STRIDES: frozenset[object] = frozenset()
 
-REWRITES: dict[Any, Rule] = {op: _guarded(rule) for op, rule in RULES.items()}
+REWRITES: dict[Any, Rule] = {op: _guarded(rule) for op, rule in (RULES | COMPOSITE_RULES).items()}

@@ -165,20 +165,27 @@ def _adaptive_avg_pool2d(graph: fx.Graph, node: fx.Node) -> fx.Node | None:
 
 
 def _as_view(graph: fx.Graph, node: fx.Node, shape: Sequence[Any]) -> fx.Node | None:
-    """What ATen's ``reshape`` does: ``view(x, shape)`` for a contiguous ``x``; else a view with
-    the inferred shape (no ``-1``) when the strides of ``x`` allow one, else that view of
-    ``clone(x, memory_format=contiguous)``."""
-    x = _strides(node.args[0])
     out = _tensor(node)
-    if x is None or out is None or not _static(x.shape) or not _static(out.shape):
+    if out is None:
+        return None
+    return reshaped(graph, node, node.args[0], shape, list(out.shape))
+
+
+def reshaped(
+    graph: fx.Graph, old: fx.Node, source: Any, shape: Sequence[Any], inferred: Sequence[Any]
+) -> fx.Node | None:
+    """What ATen's ``reshape(source, shape)`` does: ``view(source, shape)`` for a contiguous
+    ``source``; else a view with the ``inferred`` shape (no ``-1``) when the strides allow one,
+    else that view of ``clone(source, memory_format=contiguous)``."""
+    x = _strides(source)
+    if x is None or not _static(x.shape) or not _static(inferred):
         return None
     if x.is_contiguous():
-        return call(graph, node, aten.view.default, (node.args[0], list(shape)))
-    source = node.args[0]
-    if not _viewable(x, list(out.shape)):
+        return call(graph, old, aten.view.default, (source, list(shape)))
+    if not _viewable(x, list(inferred)):
         contiguous = torch.contiguous_format
-        source = call(graph, node, aten.clone.default, (source,), memory_format=contiguous)
-    return call(graph, node, aten.view.default, (source, list(out.shape)))
+        source = call(graph, old, aten.clone.default, (source,), memory_format=contiguous)
+    return call(graph, old, aten.view.default, (source, list(inferred)))
 
 
 def _viewable(x: torch.Tensor, shape: list[int]) -> bool:
