@@ -253,6 +253,7 @@ def test_torch_tensorrt_style_call(small: tuple[torch.nn.Module, torch.Tensor]) 
         ({"dla_sram_size": 1 << 20}, TypeError, r"DLA is not supported; see docs/migrating.md"),
         ({"pass_through_build_failures": 1}, TypeError, "must be a bool, got 1"),
         ({"min_blok_size": 2}, TypeError, "did you mean 'min_block_size'"),
+        ({"fallback_data_dependent_ops": True}, TypeError, "converted inside engines"),
     ],
 )
 def test_refused_options(options: dict[str, Any], error: type[Exception], message: str) -> None:

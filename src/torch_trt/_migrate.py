@@ -87,8 +87,15 @@ UNSUPPORTED: dict[str, tuple[tuple[object, ...], str]] = {
     "decompose_attention": ((False,), "attention is converted whole"),
     "attn_bias_is_causal": ((False,), "attention masks are never assumed causal"),
     "disabled_constant_fold_exclusions": ((None, [], (), set()), "constant folding is fixed"),
-    "fallback_data_dependent_ops": ((True,), "data-dependent ops always stay in PyTorch"),
-    "use_complex_decomposition": ((False,), "complex dtypes stay in PyTorch"),
+    "fallback_data_dependent_ops": (
+        (False,),
+        "data-dependent ops (nonzero, masked_select, unique) are converted inside engines; "
+        "name them in torch_executed_ops to keep them in PyTorch",
+    ),
+    "use_complex_decomposition": (
+        (False, True),
+        "complex tensors are always lowered to real (re, im) pairs by torch-trt's converters",
+    ),
     "calibrator": ((None,), "INT8 calibration is not supported"),
     "refit": ((False,), "refitting is not supported"),
     "allow_shape_tensors": ((False,), "shape tensors are used where converters need them"),
