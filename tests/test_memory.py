@@ -55,3 +55,18 @@ def test_compile_still_matches_eager_after_trimming() -> None:
     assert torch_trt.report(compiled).engines == 2
     with torch.no_grad():
         torch.testing.assert_close(compiled(x), model(x), rtol=1e-5, atol=1e-6)
+
+
+def test_engine_blobs_share_writable_buffers() -> None:
+    """A built engine (a bytearray) becomes the module's buffer without a copy; read-only bytes
+    are copied once."""
+    from torch_trt.dynamo.assemble import _blob
+
+    data = bytearray(b"engine bytes")
+    shared = _blob(data)
+    shared[0] = ord("E")
+    assert data[:1] == b"E"
+    frozen = b"engine bytes"
+    copied = _blob(frozen)
+    copied[0] = ord("E")
+    assert frozen[:1] == b"e" and bytes(copied.numpy())[:1] == b"E"

@@ -27,7 +27,7 @@ log = logging.getLogger("torch_trt")
 CACHE_DIR_ENV = "TORCH_TRT_CACHE_DIR"
 
 
-def write_atomic(path: pathlib.Path, parts: list[bytes]) -> None:
+def write_atomic(path: pathlib.Path, parts: list[bytes | bytearray]) -> None:
     """Write ``parts`` to a temporary file next to ``path`` and rename it over ``path``.
 
     No fsync: a file damaged by a crash fails the reader's own checks and is rebuilt.

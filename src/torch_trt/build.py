@@ -83,8 +83,11 @@ def configure(
     return config, profile
 
 
-def build_configured(network: Network, config: Any, settings: CompileSettings, name: str) -> bytes:
-    """Build ``network`` with a config from :func:`configure`; return the serialized engine.
+def build_configured(
+    network: Network, config: Any, settings: CompileSettings, name: str
+) -> bytearray:
+    """Build ``network`` with a config from :func:`configure`; return the serialized engine
+    (one copy out of TensorRT's buffer, writable, so the module's buffer can share it).
 
     Raises:
         EngineBuildError: TensorRT returned no engine; the message holds its logged errors.
@@ -99,12 +102,12 @@ def build_configured(network: Network, config: Any, settings: CompileSettings, n
     if blob is None:
         detail = " | ".join(errors) or "TensorRT gave no reason"
         raise EngineBuildError(f"TensorRT could not build engine {name}: {detail}")
-    return bytes(memoryview(blob))
+    return bytearray(memoryview(blob))
 
 
 def build_engine(
     network: Network, settings: CompileSettings, name: str, shapes: Profile | None = None
-) -> tuple[bytes, Profile]:
+) -> tuple[bytearray, Profile]:
     """Build ``network``; return the serialized engine and the optimization profile it has.
 
     Args:

@@ -175,7 +175,7 @@ class EngineCache:
             os.utime(path)  # most recently used
         return entry
 
-    def put(self, key: str, engine: bytes, build_seconds: float) -> None:
+    def put(self, key: str, engine: bytes | bytearray, build_seconds: float) -> None:
         """Store an engine atomically, then evict least recently used entries past the limit."""
         parts = _encode(key, engine, build_seconds)
         if sum(len(p) for p in parts) > self.max_bytes:
@@ -219,7 +219,7 @@ class EngineCache:
         return sum(p.stat().st_size for p in self.engines.glob("*.engine"))
 
 
-def _crcs(engine: bytes | memoryview) -> list[int]:
+def _crcs(engine: bytes | bytearray | memoryview) -> list[int]:
     """CRC-32 per fixed-size chunk, computed in parallel (zlib drops the GIL)."""
     return parallel_map(zlib.crc32, chunks_of(memoryview(engine)))
 
@@ -233,7 +233,7 @@ def _remove_stale_temporaries(folder: pathlib.Path, age_seconds: float = 86400.0
                 p.unlink()
 
 
-def _encode(key: str, engine: bytes, build_seconds: float) -> list[bytes]:
+def _encode(key: str, engine: bytes | bytearray, build_seconds: float) -> list[bytes | bytearray]:
     header = {
         "key": key,
         "flavour": _trt.flavour(),
@@ -319,7 +319,9 @@ class CacheSession:
         """Start hashing the tensors of the submodules ``regions`` of ``gm``."""
         self.digests.start([t for r in regions for t in region_tensors(getattr(gm, r))])
 
-    def store(self, key: str, engine: bytes, build_seconds: float, lock: ExitStack) -> None:
+    def store(
+        self, key: str, engine: bytes | bytearray, build_seconds: float, lock: ExitStack
+    ) -> None:
         """Store ``engine`` in the writer thread, then release ``lock`` (the key's)."""
 
         def write() -> None:
@@ -367,7 +369,7 @@ def cached_build(
     name: str,
     shapes: Profile | None = None,
     session: CacheSession | None = None,
-) -> tuple[bytes | memoryview, Profile, CacheOutcome]:
+) -> tuple[bytes | bytearray | memoryview, Profile, CacheOutcome]:
     """Build region ``sub`` (converted to ``network``) or load its engine from the cache.
 
     Args:

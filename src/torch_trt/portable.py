@@ -108,7 +108,7 @@ def export_sources(gm: fx.GraphModule) -> dict[str, bytes]:
     return out
 
 
-def as_tensor(data: bytes) -> torch.Tensor:
+def as_tensor(data: bytes | bytearray) -> torch.Tensor:
     """``data`` as a uint8 tensor (how engines and sources travel in a program)."""
     return torch.frombuffer(bytearray(data), dtype=torch.uint8).clone()
 
@@ -170,7 +170,9 @@ def plain_graph(module: fx.GraphModule) -> fx.GraphModule:
     return remove_noops(fx.GraphModule(module, graph))
 
 
-def rebuild(source: fx.GraphModule, meta: EngineMetadata) -> tuple[bytes, EngineMetadata, Any]:
+def rebuild(
+    source: fx.GraphModule, meta: EngineMetadata
+) -> tuple[bytes | bytearray, EngineMetadata, Any]:
     """A new engine for the region, built by the local TensorRT from its source, its record
     and the network (for a reference program)."""
     from torch_trt.build import build_engine

@@ -134,7 +134,9 @@ def _set_metadata(node: fx.Node, meta: EngineMetadata) -> None:
     node.args = tuple(args)
 
 
-def _set_constant(gm: fx.GraphModule, node: fx.Node, index: int, name: str, data: bytes) -> None:
+def _set_constant(
+    gm: fx.GraphModule, node: fx.Node, index: int, name: str, data: bytes | bytearray
+) -> None:
     """Make argument ``index`` of ``node`` a new uint8 buffer holding ``data``."""
     target = name
     while hasattr(gm, target):

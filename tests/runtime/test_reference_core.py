@@ -217,3 +217,27 @@ def test_bf16_convolution_weights_are_read_by_role(tn: Any) -> None:
     (y,) = read_network(tn.net, weights=w).run([x])
     want = torch.nn.functional.conv2d(x.float(), k.float(), b.float()).bfloat16()
     assert y.dtype == torch.bfloat16 and torch.equal(y, want)
+
+
+def test_serialize_network_shares_weights_while_reading_and_round_trips(tn: Any) -> None:
+    """Inside serialize_network weights are read as views (no copy before serializing),
+    elsewhere as owned copies; the program it writes equals read_network's."""
+    import numpy as np
+
+    from torch_trt.runtime.reference import program
+
+    x = tn.input(torch.randn(2, 3))
+    arr = np.array(torch.randn(2, 3).numpy(), copy=True)
+    layer = tn.net.add_constant((2, 3), tn.trt.Weights(arr))
+    tn.out(tn.net.add_elementwise(x, layer.get_output(0), tn.trt.ElementWiseOperation.PROD))
+    assert program.weights_tensor(layer.weights).data_ptr() != arr.ctypes.data
+    token = program._SHARED.set(True)
+    try:
+        assert program.weights_tensor(layer.weights).data_ptr() == arr.ctypes.data
+    finally:
+        program._SHARED.reset(token)
+    buf = program.serialize_network(tn.net)
+    assert not buf.readonly and not program._SHARED.get()
+    (expected,) = read_network(tn.net).run(tn.values)
+    (got,) = ReferenceProgram.from_bytes(bytes(buf)).run(tn.values)
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)

@@ -28,8 +28,8 @@ class BuiltRegion:
 
     name: str
     network: Network
-    engine: bytes | memoryview
-    reference: bytes | None
+    engine: bytes | bytearray | memoryview
+    reference: bytes | bytearray | memoryview | None
     profile: Profile
     layers: dict[str, Any] | None = None  # layer census counts (convert/census.py)
     # (output, input) pairs written in place (in_place_outputs), read before the network is
@@ -91,8 +91,11 @@ def in_place_outputs(net: Any) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def _blob(data: bytes | memoryview) -> torch.Tensor:
-    # One copy into a writable buffer that the tensor then owns (no second copy).
+def _blob(data: bytes | bytearray | memoryview) -> torch.Tensor:
+    """``data`` as a uint8 tensor: a writable buffer is shared (the tensor keeps it alive), a
+    read-only one is copied once into a buffer the tensor then owns."""
+    if isinstance(data, bytearray) or (isinstance(data, memoryview) and not data.readonly):
+        return torch.frombuffer(data, dtype=torch.uint8)
     return torch.frombuffer(bytearray(data), dtype=torch.uint8)
 
 

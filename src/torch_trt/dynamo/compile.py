@@ -279,10 +279,10 @@ def _build_and_splice(
     build_seconds = rep.stage_seconds["build"] - before
     reference = None
     if s.runtime == "reference":  # after the build: its working memory is gone by now
-        from torch_trt.runtime.reference import read_network
+        from torch_trt.runtime.reference.program import serialize_network
 
         with rep.stage("reference"):
-            reference = read_network(network.net).to_bytes()
+            reference = serialize_network(network.net)
     census, aliases = layer_census(network.net), in_place_outputs(network.net)
     network.release()  # the builder, definition and weight copies are done with
     return_free_memory()

@@ -186,12 +186,14 @@ def weights_tensor(w: Any, shape: Sequence[int] | None = None, role: str = "") -
     layer has several weights, e.g. ``"conv1/bias"``).
     """
     if isinstance(w, np.ndarray):
-        t = torch.from_numpy(np.array(w, copy=True))
+        t = torch.from_numpy(w if _SHARED.get() else np.array(w, copy=True))
     else:
         t = _side_weights(w, role)
     return t.reshape(tuple(shape)) if shape is not None else t
 
 
+# True while serialize_network reads weights as views of the live network's memory.
+_SHARED: contextvars.ContextVar[bool] = contextvars.ContextVar("reference_shared", default=False)
 _SIDE: contextvars.ContextVar[tuple[str, Mapping[str, torch.Tensor]] | None] = (
     contextvars.ContextVar("reference_side_weights", default=None)
 )
@@ -316,6 +318,17 @@ def _toposort(layers: list[LayerRecord], available: set[str]) -> list[LayerRecor
         stuck = [layers[i].name for i in range(len(layers)) if waiting[i] > 0]
         raise ReferenceError(f"the network has a dependency cycle through layers {stuck[:5]}")
     return [layers[i] for i in order]
+
+
+def serialize_network(net: Any) -> memoryview:
+    """``read_network(net).to_buffer()`` without copying the weights first: they are read as
+    views of the network's weight memory and serialized while ``net`` keeps it alive, so the
+    compile holds one copy (the serialized one) instead of two."""
+    token = _SHARED.set(True)
+    try:
+        return read_network(net).to_buffer()
+    finally:
+        _SHARED.reset(token)
 
 
 def read_network(net: Any, weights: Mapping[str, torch.Tensor] | None = None) -> ReferenceProgram:
@@ -478,6 +491,10 @@ class ReferenceProgram:
 
     def to_bytes(self) -> bytes:
         """Serialize to bytes (``torch.save`` of plain data); see :meth:`from_bytes`."""
+        return bytes(self.to_buffer())
+
+    def to_buffer(self) -> memoryview:
+        """:meth:`to_bytes` as a writable view of the serialization buffer (no copy)."""
         payload = {
             "format_version": FORMAT_VERSION,
             "inputs": [(n, dtype_name(d), list(s)) for n, d, s in self.inputs],
@@ -488,7 +505,7 @@ class ReferenceProgram:
         }
         buf = io.BytesIO()
         torch.save(payload, buf)
-        return buf.getvalue()
+        return buf.getbuffer()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ReferenceProgram:
