@@ -6,12 +6,12 @@ KV cache kept in the low type (half the bytes of fp32)."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import torch
-import transformers as hf
+from tiny_lms import one_thread as one_thread  # autouse
+from tiny_lms import tiny
 
 import torch_trt
 from torch_trt.testing import rel_error
@@ -19,49 +19,6 @@ from torch_trt.testing import rel_error
 MAX_SEQ, NEW = 24, 8
 PROMPT = torch.tensor([[5, 17, 33, 8, 99]])
 LOW = {"fp16": torch.float16, "bf16": torch.bfloat16}
-CONFIGS: dict[str, tuple[Any, Any, dict[str, Any]]] = {
-    "llama": (
-        hf.LlamaConfig,
-        hf.LlamaForCausalLM,
-        {
-            "vocab_size": 128,
-            "num_hidden_layers": 2,
-            "hidden_size": 64,
-            "intermediate_size": 128,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
-        },
-    ),
-    "gpt2": (
-        hf.GPT2Config,
-        hf.GPT2LMHeadModel,
-        {
-            "vocab_size": 128,
-            "n_layer": 2,
-            "n_embd": 64,
-            "n_head": 4,
-            "n_positions": 64,
-            "bos_token_id": 1,  # inside the vocabulary
-            "eos_token_id": 2,
-        },
-    ),
-}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    """One thread keeps the reference runtime's many tiny ops fast on a loaded machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def tiny(name: str) -> torch.nn.Module:
-    """A 2-layer fp32 random-weight model of architecture ``name``."""
-    config_cls, model_cls, kw = CONFIGS[name]
-    torch.manual_seed(0)
-    return model_cls(config_cls(**kw)).eval()
 
 
 def eager(model: Any, ids: torch.Tensor) -> Any:

@@ -8,13 +8,13 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-import transformers as hf
+from tiny_lms import one_thread as one_thread  # autouse
+from tiny_lms import tiny
 
 import torch_trt
 from torch_trt.errors import SerializationError
@@ -42,40 +42,6 @@ print(json.dumps({
     "limits": [lm.max_batch, lm.max_seq_len],
 }))
 """
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    """One thread keeps the reference runtime's many tiny ops fast on a loaded machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def tiny(name: str) -> torch.nn.Module:
-    """A 2-layer fp32 random-weight Llama or GPT-2."""
-    torch.manual_seed(0)
-    if name == "llama":
-        config = hf.LlamaConfig(
-            vocab_size=128,
-            num_hidden_layers=2,
-            hidden_size=64,
-            intermediate_size=128,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-        )
-        return hf.LlamaForCausalLM(config).eval()
-    config = hf.GPT2Config(
-        vocab_size=128,
-        n_layer=2,
-        n_embd=64,
-        n_head=4,
-        n_positions=64,
-        bos_token_id=1,
-        eos_token_id=2,
-    )
-    return hf.GPT2LMHeadModel(config).eval()
 
 
 def load_elsewhere(path: Path) -> dict[str, Any]:
