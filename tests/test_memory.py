@@ -60,13 +60,13 @@ def test_compile_still_matches_eager_after_trimming() -> None:
 def test_engine_blobs_share_writable_buffers() -> None:
     """A built engine (a bytearray) becomes the module's buffer without a copy; read-only bytes
     are copied once."""
-    from torch_trt.dynamo.assemble import _blob
+    from torch_trt.portable import as_tensor
 
     data = bytearray(b"engine bytes")
-    shared = _blob(data)
+    shared = as_tensor(data)
     shared[0] = ord("E")
     assert data[:1] == b"E"
     frozen = b"engine bytes"
-    copied = _blob(frozen)
+    copied = as_tensor(frozen)
     copied[0] = ord("E")
     assert frozen[:1] == b"e" and bytes(copied.numpy())[:1] == b"E"

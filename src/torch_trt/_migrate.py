@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from torch_trt._files import CACHE_DIR_ENV
+
 _AOT_BUILD = (
     "ahead-of-time compiles raise EngineBuildError on a failed build unless "
     "fallback_on_build_failure=True keeps the region in PyTorch"
@@ -268,7 +270,7 @@ def _cache_options(options: dict[str, Any]) -> dict[str, Any]:
         )
     directory: object = False
     if store:
-        directory = given.get("engine_cache_dir") or os.environ.get("TORCH_TRT_CACHE_DIR")
+        directory = given.get("engine_cache_dir") or os.environ.get(CACHE_DIR_ENV)
         directory = directory or os.path.join(tempfile.gettempdir(), "torch_trt_engine_cache")
     out: dict[str, Any] = {"cache_dir": directory}
     if "engine_cache_size" in given:

@@ -108,9 +108,13 @@ def export_sources(gm: fx.GraphModule) -> dict[str, bytes]:
     return out
 
 
-def as_tensor(data: bytes | bytearray) -> torch.Tensor:
-    """``data`` as a uint8 tensor (how engines and sources travel in a program)."""
-    return torch.frombuffer(bytearray(data), dtype=torch.uint8).clone()
+def as_tensor(data: bytes | bytearray | memoryview) -> torch.Tensor:
+    """``data`` as a uint8 tensor (how engines, reference programs and sources travel in a
+    program): a writable buffer is shared (the tensor keeps it alive), a read-only one is copied
+    once into a buffer the tensor then owns."""
+    if isinstance(data, bytearray) or (isinstance(data, memoryview) and not data.readonly):
+        return torch.frombuffer(data, dtype=torch.uint8)
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8)
 
 
 def take_sources(gm: fx.GraphModule, names: list[str], path: str) -> dict[str, bytes]:
@@ -212,13 +216,14 @@ def rebuild(
     return engine, record, network
 
 
-def reference_program(source: fx.GraphModule) -> bytes:
-    """The region's reference program, from its source converted by the local TensorRT."""
+def reference_program(source: fx.GraphModule) -> memoryview:
+    """The region's reference program (serialized), from its source converted by the local
+    TensorRT."""
     from torch_trt.convert import ops as _ops  # noqa: F401  (registers the converters)
     from torch_trt.convert.interpreter import convert_module
-    from torch_trt.runtime.reference import read_network
+    from torch_trt.runtime.reference.program import serialize_network
 
     # Hold the Network while reading: its context owns the arrays TensorRT's constant layers
     # point at (TensorRT does not copy them), and the bf16 side table.
     network = convert_module(plain_graph(source))
-    return read_network(network.net).to_bytes()
+    return serialize_network(network.net)

@@ -37,6 +37,8 @@ __all__ = ["engine_records", "load", "save", "to_torchscript"]
 FORMATS = ("exported_program", "torchscript")
 ARTIFACT_VERSION = 1
 MANIFEST = "manifest.json"
+#: The manifest key of a saved causal LM (``torch_trt.llm``): its cache layout and config.
+LLM_KEY = "llm"
 _EXTRA = "torch_trt/"
 
 
@@ -385,11 +387,11 @@ def load(
         )
     else:
         object.__setattr__(module, "_torch_trt_report", rep)
-    if "llm" in manifest and isinstance(module, fx.GraphModule):
+    if LLM_KEY in manifest and isinstance(module, fx.GraphModule):
         from torch_trt.llm.saved import from_manifest
 
         # Not an nn.Module: the one exception to the return type, typed by torch_trt.llm.load.
-        return from_manifest(module, manifest["llm"], str(path))  # type: ignore[return-value]
+        return from_manifest(module, manifest[LLM_KEY], str(path))  # type: ignore[return-value]
     return module
 
 

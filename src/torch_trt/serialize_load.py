@@ -135,7 +135,7 @@ def _set_metadata(node: fx.Node, meta: EngineMetadata) -> None:
 
 
 def _set_constant(
-    gm: fx.GraphModule, node: fx.Node, index: int, name: str, data: bytes | bytearray
+    gm: fx.GraphModule, node: fx.Node, index: int, name: str, data: bytes | bytearray | memoryview
 ) -> None:
     """Make argument ``index`` of ``node`` a new uint8 buffer holding ``data``."""
     target = name

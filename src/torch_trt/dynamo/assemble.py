@@ -13,6 +13,7 @@ from torch_trt import _trt
 from torch_trt.build import Profile
 from torch_trt.convert.interpreter import Network
 from torch_trt.dynamo.shapes import dims_json
+from torch_trt.portable import as_tensor
 from torch_trt.runtime.engine import (
     ALIASES_FORMAT_VERSION,
     FORMAT_VERSION,
@@ -91,14 +92,6 @@ def in_place_outputs(net: Any) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def _blob(data: bytes | bytearray | memoryview) -> torch.Tensor:
-    """``data`` as a uint8 tensor: a writable buffer is shared (the tensor keeps it alive), a
-    read-only one is copied once into a buffer the tensor then owns."""
-    if isinstance(data, bytearray) or (isinstance(data, memoryview) and not data.readonly):
-        return torch.frombuffer(data, dtype=torch.uint8)
-    return torch.frombuffer(bytearray(data), dtype=torch.uint8)
-
-
 def splice_engine(
     gm: fx.GraphModule, region: BuiltRegion, runtime: str, keep_source: bool = True
 ) -> None:
@@ -108,9 +101,9 @@ def splice_engine(
     sub = getattr(gm, region.name)
     meta = metadata_for(region, sub, runtime)
     call = next(n for n in gm.graph.nodes if n.op == "call_module" and n.target == region.name)
-    gm.register_buffer(f"{region.name}_engine", _blob(region.engine))
+    gm.register_buffer(f"{region.name}_engine", as_tensor(region.engine))
     if region.reference is not None:
-        gm.register_buffer(f"{region.name}_reference", _blob(region.reference))
+        gm.register_buffer(f"{region.name}_reference", as_tensor(region.reference))
     with gm.graph.inserting_before(call):
         engine = gm.graph.get_attr(f"{region.name}_engine")
         ref = gm.graph.get_attr(f"{region.name}_reference") if region.reference else None

@@ -27,9 +27,9 @@ from torch_trt.errors import SerializationError
 from torch_trt.llm.compile import causal_lm_report, step_inputs
 from torch_trt.llm.generate import CausalLM
 from torch_trt.llm.model import CacheSpec
+from torch_trt.serialize import LLM_KEY, save_program
+from torch_trt.serialize import load as load_program
 
-#: The manifest key of a saved causal LM.
-LLM_KEY = "llm"
 _DTYPES = {str(d).removeprefix("torch."): d for d in (torch.float32, torch.float16, torch.bfloat16)}
 
 
@@ -43,8 +43,6 @@ def save(
     with_source: bool,
 ) -> None:
     """What ``torch_trt.save(lm, path, ...)`` does for a :class:`CausalLM`."""
-    from torch_trt.serialize import save_program
-
     if output_format != "exported_program":
         raise ValueError(
             f"a compiled causal LM saves with output_format='exported_program', not "
@@ -112,9 +110,7 @@ def load(
     Example:
         >>> lm = torch_trt.llm.load("lm.pt2", runtime="reference")
     """
-    from torch_trt.serialize import load as load_any
-
-    loaded = load_any(path, runtime=runtime, on_incompatible=on_incompatible)
+    loaded = load_program(path, runtime=runtime, on_incompatible=on_incompatible)
     if not isinstance(loaded, CausalLM):
         raise TypeError(
             f"{os.fspath(path)} holds a compiled {type(loaded).__name__}, not a causal LM saved "

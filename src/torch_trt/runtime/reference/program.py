@@ -491,10 +491,13 @@ class ReferenceProgram:
 
     def to_bytes(self) -> bytes:
         """Serialize to bytes (``torch.save`` of plain data); see :meth:`from_bytes`."""
-        return bytes(self.to_buffer())
+        return self._saved().getvalue()
 
     def to_buffer(self) -> memoryview:
         """:meth:`to_bytes` as a writable view of the serialization buffer (no copy)."""
+        return self._saved().getbuffer()
+
+    def _saved(self) -> io.BytesIO:
         payload = {
             "format_version": FORMAT_VERSION,
             "inputs": [(n, dtype_name(d), list(s)) for n, d, s in self.inputs],
@@ -505,10 +508,10 @@ class ReferenceProgram:
         }
         buf = io.BytesIO()
         torch.save(payload, buf)
-        return buf.getbuffer()
+        return buf
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> ReferenceProgram:
+    def from_bytes(cls, data: bytes | memoryview) -> ReferenceProgram:
         """Load a program saved by :meth:`to_bytes` (safe: ``weights_only=True``).
 
         Raises:
